@@ -1,0 +1,95 @@
+//! # weft: stackful green threads with std's blocking API
+//!
+//! A green thread is an ordinary function running on its own small stack.
+//! When it blocks (sleeps, parks, waits to join, and with `weft::net`, waits
+//! on a socket) weft switches its stack out and runs another one; worker OS
+//! threads run green threads across all cores. Code stays sequential and
+//! blocking in shape, and a thread-per-connection program is ported by
+//! changing `std::thread::spawn` to `weft::spawn`.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let handles: Vec<_> = (0..1000u64)
+//!     .map(|i| weft::spawn(move || {
+//!         weft::sleep(Duration::from_millis(1)); // parks, the worker runs others
+//!         i * 2
+//!     }))
+//!     .collect();
+//! let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+//! assert_eq!(sum, 999 * 1000);
+//! ```
+//!
+//! # Architecture map
+//!
+//! | module        | job                                                              |
+//! |---------------|------------------------------------------------------------------|
+//! | `thread`      | the std::thread-shaped API: spawn, join, park, sleep, current    |
+//! | `runtime`     | [`Runtime`], its builder, the default runtime, shutdown          |
+//! | `green`       | control block, context switch (corosensei), stacks, park state, join, scope, overflow reports |
+//! | `sched`       | worker loop, run queues, stealing unstarted green threads, wakeup routing |
+//! | `time`        | per-worker deadlines                                             |
+//! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, signals        |
+//! | `panic`       | panic reports that name the green thread                         |
+//!
+//! # Glossary
+//!
+//! * **green thread**: a function on its own stack, scheduled by weft; has an
+//!   id, an optional name, a park state and a join slot.
+//! * **worker**: an OS thread that runs green threads; default count is the
+//!   number of available cores (`WEFT_WORKERS` overrides it for the default
+//!   runtime).
+//! * **park / unpark**: the one primitive every blocking operation lowers to
+//!   (see `green/state.rs` for the state machine).
+//! * **owner**: the worker a green thread first ran on. It is resumed only
+//!   there for its whole life.
+//!
+//! # Green threads stay on their worker
+//!
+//! A green thread that has started is only ever resumed by the worker that
+//! first ran it; idle workers steal only green threads that have not started.
+//! Rust code keeps `!Send` values (`Rc`, `MutexGuard`) and thread-local
+//! addresses across ordinary calls; moving a running green thread to another
+//! OS thread would carry them along, which is undefined behaviour. Because
+//! weft never does, [`spawn`] is a safe function with exactly
+//! `std::thread::spawn`'s bounds. Load is balanced when green threads start.
+//!
+//! One consequence: `thread_local!` values are shared by all green threads of
+//! one worker. And a `std::sync::Mutex` guard held across a weft blocking
+//! point (a sleep, a join) blocks the worker's other green threads if they
+//! want the same lock: the worker itself cannot switch to the holder while
+//! a waiter blocks the OS thread. Do not hold std locks across weft calls.
+//!
+//! # Works outside green threads too
+//!
+//! Every blocking function here also works on a plain OS thread, where it
+//! blocks that thread as std would: `main` can `join` a green thread, `sleep`
+//! or `park` directly.
+//!
+//! # Panics and overflows
+//!
+//! A panic in a green thread is caught, printed like std prints a thread
+//! panic but naming the green thread, and returned by [`JoinHandle::join`];
+//! it never takes down a worker. A stack overflow hits the guard page below
+//! the stack and aborts the process with a message naming the green thread
+//! and its stack size, as std does for OS threads.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_debug_implementations)]
+
+mod green;
+mod loom;
+mod panic;
+mod runtime;
+mod sched;
+mod sys;
+mod thread;
+mod time;
+
+pub use green::scope::{scope, Scope, ScopedJoinHandle};
+pub use green::stack::{stack_guard_mode, GuardMode, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use runtime::{Runtime, RuntimeBuilder};
+pub use thread::{
+    current, park, park_timeout, sleep, spawn, yield_now, Builder, Cancelled, GreenThread, JoinHandle, ThreadId,
+};

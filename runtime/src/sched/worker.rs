@@ -1,0 +1,378 @@
+//! The worker loop: one OS thread that runs green threads.
+//!
+//! Each iteration takes the next ready green thread and resumes it until it
+//! yields, parks or returns. When nothing is ready the worker moves remote
+//! wakeups from its inbox, fires expired timers, starts an unstarted green
+//! thread (its own, the injector's, or one stolen from another worker) and,
+//! failing all that, sleeps in `epoll_wait` until its next deadline or an
+//! eventfd wakeup.
+//!
+//! Every [`MAINTENANCE_INTERVAL`] resumptions the worker also checks its
+//! inbox, timers and shutdown flag and starts one unstarted green thread
+//! ahead of the ready ones, so neither remote wakeups, nor timers, nor new
+//! green threads starve behind green threads that keep yielding.
+//!
+//! Decision 1 lives here: a started green thread's coroutine sits in this
+//! worker's `table` and is resumed by no other thread. Stealing moves only
+//! [`Task`]s (unstarted).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{fence, Ordering::*};
+use std::sync::Arc;
+use std::time::Instant;
+
+use corosensei::CoroutineResult;
+use crossbeam_deque::{Steal, Worker as Deque};
+
+use super::Shared;
+use crate::green::context::{self, Coroutine, Running, Suspend, Yielder, RUNNING};
+use crate::green::stack::{Stack, StackPool};
+use crate::green::state::AfterSwitch;
+use crate::green::{Green, Task};
+use crate::sys::epoll::{self, Epoll};
+use crate::time::Timers;
+use std::os::fd::AsRawFd;
+
+/// Resumptions between two maintenance passes (inbox, timers, shutdown flag,
+/// one unstarted green thread first). Also bounds how long a stream of
+/// yielding green threads can delay a remote wakeup: 61 switches, well under
+/// a microsecond each. (61, like Go's scheduler, is prime so it does not fall
+/// into step with periodic workloads.)
+pub(crate) const MAINTENANCE_INTERVAL: u32 = 61;
+
+/// A started green thread, owned by its worker. Owner worker only.
+struct Entry {
+    co: Coroutine,
+    green: Arc<Green>,
+    /// Null until the coroutine body has started.
+    yielder: *const Yielder,
+    guard: (usize, usize),
+}
+
+#[derive(Default)]
+struct Table {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+}
+
+impl Table {
+    fn vacant(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.entries.push(None);
+                u32::try_from(self.entries.len() - 1).expect("more than 2^32 green threads on one worker")
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u32) -> Entry {
+        let entry = self.entries[slot as usize].take().expect("slot holds a green thread");
+        self.free.push(slot);
+        entry
+    }
+}
+
+/// Everything a worker owns. Owner worker only; reached by green threads
+/// running on this worker through the `LOCAL` thread-local.
+pub(crate) struct Local {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    ready: RefCell<VecDeque<u32>>,
+    fresh: Deque<Task>,
+    table: RefCell<Table>,
+    pub(crate) timers: RefCell<Timers<Arc<Green>>>,
+    stacks: RefCell<StackPool>,
+    epoll: RefCell<Epoll>,
+    tick: Cell<u32>,
+}
+
+thread_local! {
+    /// The worker running on this OS thread; null on other threads.
+    static LOCAL: Cell<*const Local> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with the current worker, if the caller runs on one.
+pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
+    let local = LOCAL.with(|l| l.get());
+    // SAFETY: LOCAL points to the `Local` that `run` keeps alive on this
+    // thread's stack for as long as the pointer is set.
+    unsafe { local.as_ref() }.map(f)
+}
+
+impl Local {
+    /// Called on the worker's own thread; `epoll` comes from [`new_epoll`].
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Deque<Task>, epoll: Epoll) -> Local {
+        let stack_size = crate::green::stack::round_size(shared.config.stack_size);
+        Local {
+            index,
+            shared,
+            ready: RefCell::new(VecDeque::new()),
+            fresh,
+            table: RefCell::new(Table::default()),
+            timers: RefCell::new(Timers::new()),
+            stacks: RefCell::new(StackPool::new(stack_size)),
+            epoll: RefCell::new(epoll),
+            tick: Cell::new(0),
+        }
+    }
+
+    fn is_mine(&self, rt: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(&self.shared, rt)
+    }
+
+    /// Queues a woken green thread if it belongs to this worker.
+    pub(crate) fn try_schedule_local(&self, green: &Green, owner: usize) -> bool {
+        if owner != self.index || !self.is_mine(&green.rt) {
+            return false;
+        }
+        self.ready.borrow_mut().push_back(green.slot());
+        true
+    }
+
+    /// Queues a new task here (taking it out of `task`) if `rt` is this
+    /// worker's runtime.
+    pub(crate) fn try_push_fresh(&self, rt: &Arc<Shared>, task: &mut Option<Task>) {
+        if self.is_mine(rt) {
+            if let Some(task) = task.take() {
+                self.fresh.push(task);
+            }
+        }
+    }
+
+    pub(crate) fn take_stack(&self, rt: &Arc<Shared>, size: usize) -> Option<io::Result<Stack>> {
+        self.is_mine(rt).then(|| self.stacks.borrow_mut().take(size))
+    }
+
+    fn main_loop(&self) {
+        loop {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            if tick % MAINTENANCE_INTERVAL == 0 {
+                if self.shared.shutdown.load(Acquire) {
+                    return;
+                }
+                self.drain_inbox();
+                self.fire_timers();
+                if let Some(task) = self.find_task() {
+                    self.start(task);
+                    continue;
+                }
+            }
+            let next = self.ready.borrow_mut().pop_front();
+            if let Some(slot) = next {
+                self.resume(slot);
+                continue;
+            }
+            if self.drain_inbox() || self.fire_timers() {
+                continue;
+            }
+            if self.shared.shutdown.load(Acquire) {
+                return;
+            }
+            if let Some(task) = self.find_task() {
+                self.start(task);
+                continue;
+            }
+            self.sleep();
+        }
+    }
+
+    /// Moves remotely woken green threads to the ready queue.
+    fn drain_inbox(&self) -> bool {
+        let inbox = &self.shared.workers[self.index].inbox;
+        let mut any = false;
+        loop {
+            match inbox.steal() {
+                Steal::Success(green) => {
+                    self.ready.borrow_mut().push_back(green.slot());
+                    any = true;
+                }
+                Steal::Retry => continue,
+                Steal::Empty => return any,
+            }
+        }
+    }
+
+    /// Wakes every green thread whose deadline has passed, in deadline order.
+    fn fire_timers(&self) -> bool {
+        if self.timers.borrow().len() == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        let mut any = false;
+        loop {
+            let expired = self.timers.borrow_mut().pop_expired(now);
+            match expired {
+                Some(green) => {
+                    green.unpark();
+                    any = true;
+                }
+                None => return any,
+            }
+        }
+    }
+
+    /// An unstarted task: our own, then the injector's, then another
+    /// worker's (stealing half of its queue).
+    fn find_task(&self) -> Option<Task> {
+        if let Some(task) = self.fresh.pop() {
+            return Some(task);
+        }
+        let n = self.shared.stealers.len();
+        let sources = std::iter::once(None).chain((1..n).map(|i| Some((self.index + i) % n)));
+        for source in sources {
+            loop {
+                let stolen = match source {
+                    None => self.shared.injector.steal_batch_and_pop(&self.fresh),
+                    Some(i) => self.shared.stealers[i].steal_batch_and_pop(&self.fresh),
+                };
+                match stolen {
+                    Steal::Success(task) => return Some(task),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
+        }
+        None
+    }
+
+    /// Starts a task: from now on it belongs to this worker.
+    fn start(&self, mut task: Task) {
+        let stack = std::mem::replace(&mut task.stack, Stack::EMPTY);
+        let main = std::mem::replace(&mut task.main, Box::new(|| {}));
+        let green = task.green.clone();
+        drop(task);
+        let guard = stack.guard();
+        let co = context::coroutine(stack, main);
+        let slot = {
+            let mut table = self.table.borrow_mut();
+            let slot = table.vacant();
+            green.set_home(self.index, slot);
+            table.entries[slot as usize] = Some(Entry { co, green, yielder: std::ptr::null(), guard });
+            slot
+        };
+        self.shared.workers[self.index].started.fetch_add(1, Relaxed);
+        self.resume(slot);
+    }
+
+    /// Runs one green thread until it yields, parks or returns.
+    fn resume(&self, slot: u32) {
+        // The table stays borrowed while the green thread runs: nothing a
+        // green thread can call touches it, and if something ever did, the
+        // RefCell would say so instead of aliasing.
+        let mut table = self.table.borrow_mut();
+        let entry = table.entries[slot as usize].as_mut().expect("a ready slot holds a green thread");
+        RUNNING.with(|r| {
+            r.set(Running {
+                green: Arc::as_ptr(&entry.green),
+                yielder: entry.yielder,
+                guard: entry.guard,
+                unwinding: false,
+            })
+        });
+        let result = entry.co.resume(());
+        entry.yielder = RUNNING.with(|r| r.replace(Running::NONE)).yielder;
+        match result {
+            CoroutineResult::Yield(Suspend::Yield) => self.ready.borrow_mut().push_back(slot),
+            CoroutineResult::Yield(Suspend::Park) => {
+                if entry.green.park.finish_park() == AfterSwitch::Requeue {
+                    self.ready.borrow_mut().push_back(slot);
+                }
+            }
+            CoroutineResult::Return(()) => {
+                let entry = table.remove(slot);
+                drop(table);
+                self.stacks.borrow_mut().give(entry.co.into_stack());
+            }
+        }
+    }
+
+    /// True if there is anything this worker could run or must handle.
+    fn has_work(&self) -> bool {
+        let shared = &self.shared;
+        !self.ready.borrow().is_empty()
+            || !shared.workers[self.index].inbox.is_empty()
+            || !self.fresh.is_empty()
+            || !shared.injector.is_empty()
+            || shared.stealers.iter().any(|s| !s.is_empty())
+            || shared.shutdown.load(SeqCst)
+    }
+
+    /// Sleeps in `epoll_wait` until the next deadline or a wakeup.
+    fn sleep(&self) {
+        self.stacks.borrow_mut().trim();
+        let remote = &self.shared.workers[self.index];
+        remote.sleeping.store(true, SeqCst);
+        self.shared.sleepers.fetch_add(1, SeqCst);
+        fence(SeqCst);
+        if !self.has_work() {
+            let timeout = self.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.epoll.borrow_mut().wait(timeout) {
+                // epoll_wait fails only for a broken epoll fd: a bug, not load.
+                panic!("weft: epoll_wait failed on worker {}: {e}", self.index);
+            }
+        }
+        if remote.sleeping.swap(false, SeqCst) {
+            self.shared.sleepers.fetch_sub(1, SeqCst);
+        }
+        remote.eventfd.drain();
+    }
+
+    /// Shutdown: unwinds every started green thread (destructors run, join
+    /// reports `Cancelled`) and drops every unstarted one.
+    fn shutdown(&self) {
+        let mut table = self.table.borrow_mut();
+        for slot in 0..table.entries.len() {
+            let Some(mut entry) = table.entries[slot].take() else { continue };
+            RUNNING.with(|r| {
+                r.set(Running {
+                    green: Arc::as_ptr(&entry.green),
+                    yielder: entry.yielder,
+                    guard: entry.guard,
+                    unwinding: true,
+                })
+            });
+            // A destructor that panics while being unwound is reported by the
+            // panic hook; the worker carries on with the others.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| entry.co.force_unwind()));
+            RUNNING.with(|r| r.set(Running::NONE));
+            if entry.co.done() {
+                self.stacks.borrow_mut().give(entry.co.into_stack());
+            } else {
+                // Could not be unwound: leak its stack rather than reuse
+                // memory something may still point into.
+                std::mem::forget(entry.co);
+            }
+        }
+        table.entries.clear();
+        drop(table);
+        while self.fresh.pop().is_some() {}
+        self.timers.borrow_mut().drain().for_each(drop);
+        self.ready.borrow_mut().clear();
+        self.drain_inbox();
+        self.ready.borrow_mut().clear();
+    }
+}
+
+/// The epoll instance of worker `index`, with its wakeup eventfd registered.
+/// Made before the worker thread starts, so failures reach `build`.
+pub(crate) fn new_epoll(shared: &Shared, index: usize) -> io::Result<Epoll> {
+    let epoll = Epoll::new()?;
+    epoll.add(shared.workers[index].eventfd.as_raw_fd(), epoll::READABLE, 0)?;
+    Ok(epoll)
+}
+
+/// The body of a worker OS thread.
+pub(crate) fn run(index: usize, shared: Arc<Shared>, fresh: Deque<Task>, epoll: Epoll) {
+    let local = Local::new(index, shared, fresh, epoll);
+    // A missing alternate signal stack only loses the overflow message.
+    let _alt_stack = crate::sys::signal::ensure_alt_stack().ok().flatten();
+    LOCAL.with(|l| l.set(&local));
+    local.main_loop();
+    local.shutdown();
+    LOCAL.with(|l| l.set(std::ptr::null()));
+}
