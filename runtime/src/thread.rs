@@ -178,7 +178,7 @@ pub(crate) fn park_green(deadline: Option<Instant>) -> bool {
 /// Puts the current thread to sleep for at least `dur`: a green thread
 /// parks (its worker runs others), an OS thread sleeps.
 pub fn sleep(dur: Duration) {
-    if context::current_green().is_none() {
+    if !context::with_green(|g| g.is_some()) {
         return std::thread::sleep(dur);
     }
     let Some(deadline) = Instant::now().checked_add(dur) else {
@@ -194,12 +194,8 @@ pub fn sleep(dur: Duration) {
 /// Gives up the worker to the other ready green threads (or, on an OS
 /// thread, calls [`std::thread::yield_now`]).
 pub fn yield_now() {
-    let in_green = context::with_green(|g| g.is_some());
-    if !in_green {
-        return std::thread::yield_now();
-    }
-    if !context::unwinding() {
-        context::suspend(Suspend::Yield);
+    if !context::yield_green() {
+        std::thread::yield_now();
     }
 }
 

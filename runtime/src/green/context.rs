@@ -90,6 +90,21 @@ pub(crate) fn suspend(reason: Suspend) {
     unsafe { (*yielder).suspend(reason) };
 }
 
+/// `yield_now` for green threads: switches out to the back of the ready
+/// queue. Returns false (doing nothing) if the caller is not a green thread.
+pub(crate) fn yield_green() -> bool {
+    let running = RUNNING.with(|r| r.get());
+    if running.green.is_null() {
+        return false;
+    }
+    if !running.unwinding {
+        // SAFETY: as in `suspend`; a running green thread's yielder is set
+        // before any user code runs.
+        unsafe { (*running.yielder).suspend(Suspend::Yield) };
+    }
+    true
+}
+
 /// Runs `f` on the worker's own stack instead of the green thread's, for
 /// stack-hungry work such as resolving a backtrace. Green thread only.
 pub(crate) fn on_worker_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {

@@ -39,14 +39,27 @@
 //!
 //! # Reuse
 //!
-//! A finished green thread's stack goes to its worker's pool ([`StackPool`]).
-//! The pool keeps up to [`HOT_STACKS`] stacks as they are (the next spawn
-//! reuses one without a page fault or syscall); beyond that, and whenever
-//! the worker goes idle, pages below the top [`KEEP_BYTES`] are released with
-//! `MADV_DONTNEED`, so a burst does not pin memory forever. At most
-//! [`POOL_STACKS`] stacks stay in a worker's pool; the rest go back to the
-//! process-wide free list, fully released. Slabs are never unmapped: they
-//! hold address space, not memory.
+//! A finished green thread's stack goes back where it came from: the pool of
+//! the worker that handed it out ([`StackPool`]), or, for green threads
+//! spawned from outside the runtime's workers, the process-wide free list.
+//! Returning a stack costs no syscall: it joins a *dirty* list as it is
+//! (the next spawn reuses it without page faults). Pages below the top
+//! [`KEEP_BYTES`] of dirty stacks are released with `MADV_DONTNEED` in
+//! batches: when a worker goes idle (its own pool, and the process-wide
+//! list if no other worker is doing it), and when a dirty list is over
+//! its cap. So a burst does not pin memory forever, and a steady stream of
+//! short green threads never makes the syscall at all.
+//!
+//! Releasing on every return, the obvious policy, costs one `madvise` per
+//! green thread: several times the whole cost of a spawn and join.
+//!
+//! Caps: a worker keeps at most [`POOL_DIRTY`] dirty and [`POOL_CLEAN`]
+//! released stacks; the process-wide list keeps at most [`GLOBAL_DIRTY`]
+//! dirty ones per size. While a worker is busy its dirty stacks can hold
+//! up to `POOL_DIRTY` times the pages its green threads touched (with 64 KiB
+//! stacks at most 64 MiB, typically a few MiB); it gives them back the
+//! next time it has nothing to run. Slabs are never unmapped: they hold
+//! address space, not memory.
 
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -65,11 +78,14 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// released: what nearly every green thread touches.
 pub(crate) const KEEP_BYTES: usize = 8 * 1024;
 
-/// Stacks a worker keeps without releasing any of their pages.
-pub(crate) const HOT_STACKS: usize = 64;
+/// Dirty (returned, not yet trimmed) stacks a worker keeps.
+pub(crate) const POOL_DIRTY: usize = 1024;
 
-/// Most stacks a worker's pool holds in total.
-pub(crate) const POOL_STACKS: usize = 1024;
+/// Trimmed stacks a worker keeps.
+pub(crate) const POOL_CLEAN: usize = 1024;
+
+/// Dirty stacks the process-wide free list keeps per size.
+pub(crate) const GLOBAL_DIRTY: usize = 4096;
 
 /// Size of one slab reservation.
 const SLAB_BYTES: usize = 64 * 1024 * 1024;
@@ -82,11 +98,14 @@ pub(crate) struct Stack {
     top: usize,
     /// Lowest usable address; the guard lies directly below it.
     bottom: usize,
+    /// Handed out by the process-wide allocator rather than a worker pool:
+    /// it goes back there.
+    global: bool,
 }
 
 impl Stack {
     /// A placeholder owning no memory (left behind when a stack is moved out).
-    pub(crate) const EMPTY: Stack = Stack { top: 0, bottom: 0 };
+    pub(crate) const EMPTY: Stack = Stack { top: 0, bottom: 0, global: true };
 
     /// Usable bytes (excluding the guard).
     pub(crate) fn size(&self) -> usize {
@@ -165,7 +184,10 @@ struct SizeClass {
     /// Next unused byte in the current slab and the slab's end.
     next: usize,
     end: usize,
-    free: Vec<Stack>,
+    /// Returned, pages not released yet.
+    dirty: Vec<Stack>,
+    /// Pages below the top `KEEP_BYTES` released.
+    clean: Vec<Stack>,
 }
 
 /// The process-wide allocator. Any thread; behind a mutex because it is
@@ -185,12 +207,13 @@ pub(crate) fn allocate(size: usize) -> io::Result<Stack> {
     let index = match classes.iter().position(|c| c.size == size) {
         Some(i) => i,
         None => {
-            classes.push(SizeClass { size, next: 0, end: 0, free: Vec::new() });
+            classes.push(SizeClass { size, next: 0, end: 0, dirty: Vec::new(), clean: Vec::new() });
             classes.len() - 1
         }
     };
     let class = &mut classes[index];
-    if let Some(stack) = class.free.pop() {
+    if let Some(mut stack) = class.dirty.pop().or_else(|| class.clean.pop()) {
+        stack.global = true;
         return Ok(stack);
     }
     let stride = size + page_size();
@@ -211,7 +234,7 @@ pub(crate) fn allocate(size: usize) -> io::Result<Stack> {
     let start = class.next;
     install_guard(start, page_size())?;
     class.next += stride;
-    Ok(Stack { top: start + stride, bottom: start + page_size() })
+    Ok(Stack { top: start + stride, bottom: start + page_size(), global: true })
 }
 
 fn install_guard(addr: usize, len: usize) -> io::Result<()> {
@@ -249,17 +272,29 @@ fn guard_error(e: io::Error, call: &str) -> io::Error {
 
 /// Returns a stack to the process-wide free list; [`Stack::EMPTY`] is ignored.
 pub(crate) fn free(stack: Stack) {
-    if stack.top != 0 {
-        free_global(stack);
+    if stack.top == 0 {
+        return;
+    }
+    let mut classes = CLASSES.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(class) = classes.iter_mut().find(|c| c.size == stack.size()) else {
+        unreachable!("a stack of {} bytes was not allocated here", stack.size())
+    };
+    if class.dirty.len() < GLOBAL_DIRTY {
+        class.dirty.push(stack);
+    } else {
+        stack.release_below(KEEP_BYTES);
+        class.clean.push(stack);
     }
 }
 
-/// Returns a stack to the process-wide free list, releasing all its pages.
-fn free_global(stack: Stack) {
-    stack.release_below(0);
-    let mut classes = CLASSES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(class) = classes.iter_mut().find(|c| c.size == stack.size()) {
-        class.free.push(stack);
+/// Trims the process-wide dirty lists, unless another thread holds them.
+fn trim_global() {
+    let Ok(mut classes) = CLASSES.try_lock() else { return };
+    for class in classes.iter_mut() {
+        while let Some(stack) = class.dirty.pop() {
+            stack.release_below(KEEP_BYTES);
+            class.clean.push(stack);
+        }
     }
 }
 
@@ -267,60 +302,68 @@ fn free_global(stack: Stack) {
 /// Owner worker only.
 pub(crate) struct StackPool {
     size: usize,
-    /// Returned since the last trim; pages not released yet.
-    hot: Vec<Stack>,
+    /// Returned since the last trim; pages not released yet. LIFO: the most
+    /// recently used stack is the warmest.
+    dirty: Vec<Stack>,
     /// Pages below the top `KEEP_BYTES` released.
     clean: Vec<Stack>,
 }
 
 impl StackPool {
     pub(crate) fn new(size: usize) -> StackPool {
-        StackPool { size, hot: Vec::new(), clean: Vec::new() }
+        StackPool { size, dirty: Vec::new(), clean: Vec::new() }
     }
 
     /// A stack of `size` usable bytes (already rounded).
     pub(crate) fn take(&mut self, size: usize) -> io::Result<Stack> {
         if size == self.size {
-            if let Some(stack) = self.hot.pop().or_else(|| self.clean.pop()) {
+            if let Some(stack) = self.dirty.pop().or_else(|| self.clean.pop()) {
                 return Ok(stack);
             }
         }
-        allocate(size)
+        let mut stack = allocate(size)?;
+        stack.global = size != self.size;
+        Ok(stack)
     }
 
     /// Takes back a stack whose green thread has finished.
     pub(crate) fn give(&mut self, stack: Stack) {
-        if stack.size() != self.size {
-            return free_global(stack);
-        }
-        if self.hot.len() < HOT_STACKS {
-            self.hot.push(stack);
-        } else if self.clean.len() < POOL_STACKS - HOT_STACKS {
-            stack.release_below(KEEP_BYTES);
-            self.clean.push(stack);
+        if stack.global || stack.size() != self.size {
+            free(stack);
+        } else if self.dirty.len() < POOL_DIRTY {
+            self.dirty.push(stack);
         } else {
-            free_global(stack);
+            self.keep_clean(stack);
         }
     }
 
-    /// Releases the deep pages of every hot stack; called when the worker
-    /// has nothing to run, so the syscalls never delay a green thread.
-    pub(crate) fn trim(&mut self) {
-        while let Some(stack) = self.hot.pop() {
-            if self.clean.len() < POOL_STACKS - HOT_STACKS {
-                stack.release_below(KEEP_BYTES);
-                self.clean.push(stack);
-            } else {
-                free_global(stack);
-            }
+    fn keep_clean(&mut self, stack: Stack) {
+        stack.release_below(KEEP_BYTES);
+        if self.clean.len() < POOL_CLEAN {
+            self.clean.push(stack);
+        } else {
+            let mut stack = stack;
+            stack.global = true;
+            free(stack);
         }
+    }
+
+    /// Releases the deep pages of every dirty stack, here and (if free) in
+    /// the process-wide list. Called when the worker has nothing to run, so
+    /// the syscalls never delay a green thread.
+    pub(crate) fn trim(&mut self) {
+        while let Some(stack) = self.dirty.pop() {
+            self.keep_clean(stack);
+        }
+        trim_global();
     }
 }
 
 impl Drop for StackPool {
     fn drop(&mut self) {
-        for stack in self.hot.drain(..).chain(self.clean.drain(..)) {
-            free_global(stack);
+        for mut stack in self.dirty.drain(..).chain(self.clean.drain(..)) {
+            stack.global = true;
+            free(stack);
         }
     }
 }
@@ -347,7 +390,7 @@ mod tests {
         let (lo, hi) = stack.guard();
         assert_eq!(hi - lo, page_size());
         assert_eq!(hi, stack.bottom);
-        free_global(stack);
+        free(stack);
     }
 
     #[test]
@@ -360,8 +403,9 @@ mod tests {
         let b = pool.take(size).unwrap();
         assert_eq!(b.top, a_top, "a returned stack is reused first");
         pool.give(b);
+        assert_eq!(pool.dirty.len(), 1, "returning a stack makes no syscall: it stays dirty");
         pool.trim();
-        assert!(pool.hot.is_empty());
+        assert!(pool.dirty.is_empty());
         assert_eq!(pool.clean.len(), 1);
     }
 }
