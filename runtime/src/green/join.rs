@@ -3,25 +3,30 @@
 //!
 //! # Protocol
 //!
-//! Completer (the green thread, or whoever drops its unstarted task):
-//! 1. writes the result into the packet;
-//! 2. sets `done` (Release);
-//! 3. takes the registered waiter, if any, under the `waiter` lock and
-//!    unparks it.
+//! `state` moves `EMPTY -> WAITING -> DONE` or `EMPTY -> DONE`, never back.
+//! A packet has at most one joiner (`join` consumes the handle).
 //!
 //! Joiner (a green thread or an OS thread):
-//! 1. if `done` (Acquire): take the result;
-//! 2. else register itself as the waiter under the lock, then re-check
-//!    `done`, and park; loop.
+//! 1. if `state` is `DONE` (Acquire): take the result;
+//! 2. else store itself in `waiter` (it alone touches `waiter` while the
+//!    state is `EMPTY`) and CAS `EMPTY -> WAITING` (Release); if the CAS
+//!    finds `DONE`, take the result;
+//! 3. park until `state` is `DONE` (a spurious return just parks again).
 //!
-//! Either the completer's step 3 finds the waiter, or the joiner's re-check
-//! (after its lock release, which the completer's lock acquire follows or
-//! precedes) sees `done`: the wakeup cannot be lost.
+//! Completer (the green thread, or whoever drops its unstarted task):
+//! 1. writes the result;
+//! 2. swaps `state` to `DONE` (AcqRel);
+//! 3. if the swap returned `WAITING`, takes `waiter` and unparks it.
+//!
+//! The swap and the CAS are totally ordered on `state`: either the joiner
+//! registers first and the completer sees `WAITING` (and the waiter, by the
+//! Release/Acquire pair), or the completer finishes first and the joiner's
+//! CAS sees `DONE`. No lock, and no lost wakeup.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, Ordering::*};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, Ordering::*};
+use std::sync::Arc;
 use std::thread::Result;
 
 use super::scope::ScopeData;
@@ -31,33 +36,45 @@ pub(crate) struct Packet<T> {
     /// Written once by the completer before `done`; read once by the joiner
     /// after `done`.
     result: UnsafeCell<Option<Result<T>>>,
-    done: AtomicBool,
-    waiter: Mutex<Option<GreenThread>>,
+    state: AtomicU8,
+    /// Written by the joiner while `EMPTY`; taken by the completer after
+    /// its swap returned `WAITING`.
+    waiter: UnsafeCell<Option<GreenThread>>,
     /// For scoped green threads: who to tell when this packet is gone.
     scope: Option<Arc<ScopeData>>,
 }
 
+const EMPTY: u8 = 0;
+const WAITING: u8 = 1;
+const DONE: u8 = 2;
+
 // SAFETY: the result is handed from the completer to the joiner exactly
-// once, ordered by `done` (Release/Acquire), so sharing a Packet across
-// threads only ever moves a `T` between threads: `T: Send` suffices.
+// once, and the waiter from the joiner to the completer exactly once, each
+// ordered by `state` (see the protocol above), so sharing a Packet across
+// threads only ever moves a `T` (or a GreenThread, which is Send) between
+// threads: `T: Send` suffices.
 unsafe impl<T: Send> Sync for Packet<T> {}
 
 impl<T> Packet<T> {
     pub(crate) fn new(scope: Option<Arc<ScopeData>>) -> Packet<T> {
-        Packet { result: UnsafeCell::new(None), done: AtomicBool::new(false), waiter: Mutex::new(None), scope }
+        Packet { result: UnsafeCell::new(None), state: AtomicU8::new(EMPTY), waiter: UnsafeCell::new(None), scope }
     }
 
     pub(crate) fn is_done(&self) -> bool {
-        self.done.load(Acquire)
+        self.state.load(Acquire) == DONE
     }
 
-    /// Waits for the result. `wait` parks the caller until a wakeup.
+    /// Waits for the result. `wait` parks the caller until a wakeup and
+    /// returns false if it cannot wait (runtime shutdown).
     pub(crate) fn join(&self, me: impl Fn() -> GreenThread, wait: impl Fn() -> bool) -> Result<T> {
+        if self.state.load(Acquire) == EMPTY {
+            // SAFETY: the state is EMPTY, so the completer has not looked at
+            // `waiter` and will not before our CAS; we are the only joiner.
+            unsafe { *self.waiter.get() = Some(me()) };
+            // Failure means DONE: the completer came first.
+            let _ = self.state.compare_exchange(EMPTY, WAITING, Release, Acquire);
+        }
         while !self.is_done() {
-            *self.waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(me());
-            if self.is_done() {
-                break;
-            }
             if !wait() {
                 // The runtime is shutting down underneath a destructor that
                 // joins: the target may never finish.
@@ -67,7 +84,7 @@ impl<T> Packet<T> {
                 return Err(Box::new(Cancelled));
             }
         }
-        // SAFETY: `done` was observed with Acquire, so the completer's write
+        // SAFETY: DONE was observed with Acquire, so the completer's write
         // is visible and complete; the JoinHandle is consumed by join, so this
         // is the only reader.
         unsafe { (*self.result.get()).take() }.expect("a finished green thread left a result")
@@ -76,7 +93,8 @@ impl<T> Packet<T> {
 
 impl<T> Drop for Packet<T> {
     fn drop(&mut self) {
-        let unhandled_panic = matches!(self.result.get_mut(), Some(Err(_)));
+        // A cancelled child (runtime shutdown) did not panic.
+        let unhandled_panic = matches!(self.result.get_mut(), Some(Err(e)) if !e.is::<Cancelled>());
         // Drop the result before telling the scope: it may borrow from it.
         *self.result.get_mut() = None;
         if let Some(scope) = &self.scope {
@@ -113,12 +131,19 @@ impl<T> Drop for Completer<T> {
 }
 
 fn finish<T>(packet: Arc<Packet<T>>, result: Result<T>) {
-    // SAFETY: only the completer writes, once, before publishing `done`; the
-    // joiner does not read until it observes `done`.
+    // SAFETY: only the completer writes, once, before publishing DONE; the
+    // joiner does not read until it observes DONE.
     unsafe { *packet.result.get() = Some(result) };
-    packet.done.store(true, Release);
-    let waiter = packet.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(waiter) = waiter {
-        waiter.unpark();
+    if let Some(scope) = &packet.scope {
+        scope.child_finished();
+    }
+    if packet.state.swap(DONE, AcqRel) == WAITING {
+        // SAFETY: WAITING means the joiner finished writing `waiter` before
+        // its Release CAS, which our AcqRel swap acquired; it never touches
+        // `waiter` again.
+        let waiter = unsafe { (*packet.waiter.get()).take() };
+        if let Some(waiter) = waiter {
+            waiter.unpark();
+        }
     }
 }

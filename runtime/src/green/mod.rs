@@ -41,6 +41,11 @@ pub(crate) struct Green {
     slot: AtomicU32,
     /// Usable bytes of its stack (for overflow reports).
     pub(crate) stack_size: usize,
+    /// Scoped green threads spawned by this one (in `weft::scope`) that have
+    /// not finished yet. At shutdown the worker does not unwind this green
+    /// thread while it is non-zero: unwinding a scope's owner would free
+    /// the frames its children borrow from. Any thread.
+    pub(crate) scoped_children: AtomicUsize,
 }
 
 const NO_OWNER: usize = usize::MAX;
@@ -55,6 +60,7 @@ impl Green {
             owner: AtomicUsize::new(NO_OWNER),
             slot: AtomicU32::new(u32::MAX),
             stack_size,
+            scoped_children: AtomicUsize::new(0),
         }
     }
 

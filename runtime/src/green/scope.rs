@@ -9,7 +9,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
+use super::context;
 use super::join::Packet;
+use super::Green;
 use crate::sched::{self, Shared};
 use crate::thread::{self, Builder, GreenThread};
 
@@ -21,6 +23,9 @@ pub(crate) struct ScopeData {
     panicked: AtomicBool,
     /// The thread running `scope`, woken when the last child is gone.
     main: GreenThread,
+    /// The green thread running `scope`, if it is one: it counts this
+    /// scope's unfinished children (see `Green::scoped_children`).
+    owner: Option<Arc<Green>>,
 }
 
 impl ScopeData {
@@ -30,6 +35,17 @@ impl ScopeData {
         if self.running.fetch_add(1, Relaxed) > usize::MAX / 2 {
             self.running.fetch_sub(1, Relaxed);
             panic!("weft: too many green threads in one scope");
+        }
+        if let Some(owner) = &self.owner {
+            owner.scoped_children.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A child has finished running (returned, panicked, or was dropped
+    /// unstarted): nothing on its stack borrows from the scope any more.
+    pub(crate) fn child_finished(&self) {
+        if let Some(owner) = &self.owner {
+            owner.scoped_children.fetch_sub(1, Release);
         }
     }
 
@@ -76,6 +92,7 @@ where
             running: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             main: thread::current(),
+            owner: context::current_green(),
         }),
         rt: sched::current_or_default(),
         scope: PhantomData,

@@ -149,12 +149,12 @@ impl Local {
 
     fn main_loop(&self) {
         loop {
+            if self.shared.shutdown.load(Acquire) {
+                return;
+            }
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
             if tick % MAINTENANCE_INTERVAL == 0 {
-                if self.shared.shutdown.load(Acquire) {
-                    return;
-                }
                 self.drain_inbox();
                 self.fire_timers();
                 if let Some(task) = self.find_task() {
@@ -231,7 +231,16 @@ impl Local {
                     Some(i) => self.shared.stealers[i].steal_batch_and_pop(&self.fresh),
                 };
                 match stolen {
-                    Steal::Success(task) => return Some(task),
+                    Steal::Success(task) => {
+                        // The batch may have left tasks in our queue that a
+                        // worker which just looked everywhere and went to
+                        // sleep cannot know about: wake one to steal them.
+                        if !self.fresh.is_empty() {
+                            fence(SeqCst);
+                            self.shared.wake_one();
+                        }
+                        return Some(task);
+                    }
                     Steal::Retry => continue,
                     Steal::Empty => break,
                 }
@@ -255,7 +264,9 @@ impl Local {
             table.entries[slot as usize] = Some(Entry { co, green, yielder: std::ptr::null(), guard });
             slot
         };
-        self.shared.workers[self.index].started.fetch_add(1, Relaxed);
+        // Only this worker writes its counter: no atomic read-modify-write.
+        let started = &self.shared.workers[self.index].started;
+        started.store(started.load(Relaxed) + 1, Relaxed);
         self.resume(slot);
     }
 
@@ -322,39 +333,66 @@ impl Local {
         remote.eventfd.drain();
     }
 
-    /// Shutdown: unwinds every started green thread (destructors run, join
-    /// reports `Cancelled`) and drops every unstarted one.
+    /// Shutdown: drops every unstarted green thread, then unwinds every
+    /// started one (destructors run, join reports `Cancelled`).
+    ///
+    /// A green thread that owns a `weft::scope` with unfinished children is
+    /// unwound only after those children have finished: unwinding it first
+    /// would free the frames they borrow from. So unwinding goes in passes;
+    /// children on this worker go in an earlier pass, children on other
+    /// workers are being unwound by those workers meanwhile.
     fn shutdown(&self) {
+        while self.fresh.pop().is_some() {}
+        self.shared.drain();
+        self.timers.borrow_mut().drain().for_each(drop);
         let mut table = self.table.borrow_mut();
-        for slot in 0..table.entries.len() {
-            let Some(mut entry) = table.entries[slot].take() else { continue };
-            RUNNING.with(|r| {
-                r.set(Running {
-                    green: Arc::as_ptr(&entry.green),
-                    yielder: entry.yielder,
-                    guard: entry.guard,
-                    unwinding: true,
-                })
-            });
-            // A destructor that panics while being unwound is reported by the
-            // panic hook; the worker carries on with the others.
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| entry.co.force_unwind()));
-            RUNNING.with(|r| r.set(Running::NONE));
-            if entry.co.done() {
-                self.stacks.borrow_mut().give(entry.co.into_stack());
-            } else {
-                // Could not be unwound: leak its stack rather than reuse
-                // memory something may still point into.
-                std::mem::forget(entry.co);
+        loop {
+            let mut deferred = false;
+            for slot in 0..table.entries.len() {
+                let owns_running_children = match &table.entries[slot] {
+                    Some(entry) => entry.green.scoped_children.load(Acquire) != 0,
+                    None => continue,
+                };
+                if owns_running_children {
+                    deferred = true;
+                    continue;
+                }
+                let entry = table.entries[slot].take().expect("checked above");
+                self.unwind(entry);
             }
+            if !deferred {
+                break;
+            }
+            std::thread::yield_now();
         }
         table.entries.clear();
         drop(table);
-        while self.fresh.pop().is_some() {}
-        self.timers.borrow_mut().drain().for_each(drop);
         self.ready.borrow_mut().clear();
         self.drain_inbox();
         self.ready.borrow_mut().clear();
+    }
+
+    /// Force-unwinds one green thread from where it is suspended.
+    fn unwind(&self, mut entry: Entry) {
+        RUNNING.with(|r| {
+            r.set(Running {
+                green: Arc::as_ptr(&entry.green),
+                yielder: entry.yielder,
+                guard: entry.guard,
+                unwinding: true,
+            })
+        });
+        // A destructor that panics while being unwound is reported by the
+        // panic hook; the worker carries on with the others.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| entry.co.force_unwind()));
+        RUNNING.with(|r| r.set(Running::NONE));
+        if entry.co.done() {
+            self.stacks.borrow_mut().give(entry.co.into_stack());
+        } else {
+            // Could not be unwound: leak its stack rather than reuse memory
+            // something may still point into.
+            std::mem::forget(entry.co);
+        }
     }
 }
 
