@@ -5,6 +5,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use super::cvt;
@@ -39,23 +40,25 @@ impl Epoll {
 
     /// Waits for events, at most `timeout` (forever if `None`). Returns the
     /// tokens of the ready fds. EINTR counts as a wakeup with no events.
+    ///
+    /// Uses `epoll_pwait2` (Linux >= 5.11) for a nanosecond timeout; where it
+    /// is missing (ENOSYS: older kernels, valgrind) falls back for good to
+    /// `epoll_wait`, rounding the timeout up to whole milliseconds so a
+    /// sleeper is never woken early.
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<&[libc::epoll_event]> {
-        let ts;
-        let ts_ptr = match timeout {
-            Some(d) => {
-                ts = libc::timespec {
-                    tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-                    tv_nsec: d.subsec_nanos() as libc::c_long,
-                };
-                &ts as *const libc::timespec
-            }
-            None => std::ptr::null(),
-        };
+        static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
         let cap = self.events.capacity() as libc::c_int;
-        // SAFETY: the buffer has room for `cap` events; the timespec (if
-        // any) outlives the call; a null sigmask means "leave it as is".
-        let n =
-            unsafe { libc::epoll_pwait2(self.fd.as_raw_fd(), self.events.as_mut_ptr(), cap, ts_ptr, std::ptr::null()) };
+        let n = if NO_PWAIT2.load(Relaxed) {
+            self.wait_ms(cap, timeout)
+        } else {
+            let n = self.wait_ns(cap, timeout);
+            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                NO_PWAIT2.store(true, Relaxed);
+                self.wait_ms(cap, timeout)
+            } else {
+                n
+            }
+        };
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
@@ -68,5 +71,31 @@ impl Epoll {
         // SAFETY: the kernel initialised the first `n` entries.
         unsafe { self.events.set_len(n as usize) };
         Ok(&self.events)
+    }
+
+    fn wait_ms(&mut self, cap: libc::c_int, timeout: Option<Duration>) -> libc::c_int {
+        let ms = match timeout {
+            Some(d) => d.as_nanos().div_ceil(1_000_000).min(libc::c_int::MAX as u128) as libc::c_int,
+            None => -1,
+        };
+        // SAFETY: the buffer has room for `cap` events.
+        unsafe { libc::epoll_wait(self.fd.as_raw_fd(), self.events.as_mut_ptr(), cap, ms) }
+    }
+
+    fn wait_ns(&mut self, cap: libc::c_int, timeout: Option<Duration>) -> libc::c_int {
+        let ts;
+        let ts_ptr = match timeout {
+            Some(d) => {
+                ts = libc::timespec {
+                    tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+                    tv_nsec: d.subsec_nanos() as libc::c_long,
+                };
+                &ts as *const libc::timespec
+            }
+            None => std::ptr::null(),
+        };
+        // SAFETY: the buffer has room for `cap` events; the timespec (if
+        // any) outlives the call; a null sigmask means "leave it as is".
+        unsafe { libc::epoll_pwait2(self.fd.as_raw_fd(), self.events.as_mut_ptr(), cap, ts_ptr, std::ptr::null()) }
     }
 }
