@@ -52,6 +52,13 @@ struct Entry {
     guard: (usize, usize),
 }
 
+impl Entry {
+    /// What `RUNNING` says while this green thread runs (or is unwound).
+    fn running(&self, unwinding: bool) -> Running {
+        Running { green: Arc::as_ptr(&self.green), yielder: self.yielder, guard: self.guard, unwinding }
+    }
+}
+
 #[derive(Default)]
 struct Table {
     entries: Vec<Option<Entry>>,
@@ -277,14 +284,7 @@ impl Local {
         // RefCell would say so instead of aliasing.
         let mut table = self.table.borrow_mut();
         let entry = table.entries[slot as usize].as_mut().expect("a ready slot holds a green thread");
-        RUNNING.with(|r| {
-            r.set(Running {
-                green: Arc::as_ptr(&entry.green),
-                yielder: entry.yielder,
-                guard: entry.guard,
-                unwinding: false,
-            })
-        });
+        RUNNING.with(|r| r.set(entry.running(false)));
         let result = entry.co.resume(());
         entry.yielder = RUNNING.with(|r| r.replace(Running::NONE)).yielder;
         match result {
@@ -374,14 +374,7 @@ impl Local {
 
     /// Force-unwinds one green thread from where it is suspended.
     fn unwind(&self, mut entry: Entry) {
-        RUNNING.with(|r| {
-            r.set(Running {
-                green: Arc::as_ptr(&entry.green),
-                yielder: entry.yielder,
-                guard: entry.guard,
-                unwinding: true,
-            })
-        });
+        RUNNING.with(|r| r.set(entry.running(true)));
         // A destructor that panics while being unwound is reported by the
         // panic hook; the worker carries on with the others.
         let _ = panic::catch_unwind(AssertUnwindSafe(|| entry.co.force_unwind()));
