@@ -76,9 +76,47 @@ pub(crate) fn with_green<R>(f: impl FnOnce(Option<&Green>) -> R) -> R {
     f(unsafe { green.as_ref() })
 }
 
-/// True while the worker force-unwinds green threads at shutdown.
+/// True while the worker force-unwinds this green thread at shutdown and it
+/// is running destructors: blocking calls must then return at once.
+///
+/// If the green thread is being unwound but is *not* panicking, user code
+/// caught the unwind (`catch_unwind` in a loop, say) and carried on; then
+/// this switches out, and the worker resumes it with a fresh forced unwind
+/// (corosensei re-raises it at the suspension point). Code that swallows the
+/// unwind [`MAX_SWALLOWED_UNWINDS`] times would keep shutdown spinning
+/// forever; the process then aborts with a message naming the green thread
+/// rather than hang silently.
 pub(crate) fn unwinding() -> bool {
-    RUNNING.with(|r| r.get().unwinding)
+    if !RUNNING.with(|r| r.get().unwinding) {
+        return false;
+    }
+    if !std::thread::panicking() {
+        let swallowed = SWALLOWED.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        if swallowed >= MAX_SWALLOWED_UNWINDS {
+            let who = with_green(|g| g.map(|g| format!("'{}' ({})", g.name.as_deref().unwrap_or("<unnamed>"), g.id)));
+            eprintln!(
+                "fatal runtime error: weft: green thread {} caught the runtime's shutdown unwind {swallowed} \
+                 times (catch_unwind around a weft blocking call, in a loop); the runtime cannot shut down. \
+                 Re-raise payloads you did not create with std::panic::resume_unwind.",
+                who.unwrap_or_default()
+            );
+            std::process::abort();
+        }
+        suspend(Suspend::Yield);
+    }
+    true
+}
+
+/// See [`unwinding`].
+pub(crate) const MAX_SWALLOWED_UNWINDS: u32 = 16;
+
+thread_local! {
+    /// Shutdown unwinds swallowed by the green thread being unwound; reset
+    /// by the worker before each one.
+    pub(crate) static SWALLOWED: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Switches the running green thread out. Green thread only.

@@ -25,6 +25,7 @@
 
 use std::any::Any;
 use std::cell::UnsafeCell;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering::*};
 use std::sync::Arc;
 use std::thread::Result;
@@ -96,7 +97,13 @@ impl<T> Drop for Packet<T> {
         // A cancelled child (runtime shutdown) did not panic.
         let unhandled_panic = matches!(self.result.get_mut(), Some(Err(e)) if !e.is::<Cancelled>());
         // Drop the result before telling the scope: it may borrow from it.
-        *self.result.get_mut() = None;
+        // A panic here would escape into the worker (or an unrelated
+        // joiner); std aborts in this case too.
+        let result = self.result.get_mut().take();
+        if panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
+            crate::sys::signal::write_stderr(b"fatal runtime error: a green thread's result panicked on drop\n");
+            std::process::abort();
+        }
         if let Some(scope) = &self.scope {
             scope.decrement(unhandled_panic);
         }
@@ -134,9 +141,7 @@ fn finish<T>(packet: Arc<Packet<T>>, result: Result<T>) {
     // SAFETY: only the completer writes, once, before publishing DONE; the
     // joiner does not read until it observes DONE.
     unsafe { *packet.result.get() = Some(result) };
-    if let Some(scope) = &packet.scope {
-        scope.child_finished();
-    }
+    let scope = packet.scope.clone();
     if packet.state.swap(DONE, AcqRel) == WAITING {
         // SAFETY: WAITING means the joiner finished writing `waiter` before
         // its Release CAS, which our AcqRel swap acquired; it never touches
@@ -145,5 +150,13 @@ fn finish<T>(packet: Arc<Packet<T>>, result: Result<T>) {
         if let Some(waiter) = waiter {
             waiter.unpark();
         }
+    }
+    // Only once our reference is gone may shutdown unwind the scope's owner:
+    // if it was the last one, the result (which may borrow from the owner's
+    // frames) has just been dropped; if not, the owner's handle holds it and
+    // unwinding the owner drops the handle before what it borrows from.
+    drop(packet);
+    if let Some(scope) = scope {
+        scope.child_finished();
     }
 }

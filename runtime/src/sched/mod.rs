@@ -92,13 +92,15 @@ impl Shared {
         })
     }
 
-    /// Wakes worker `index` if it sleeps.
-    fn wake(&self, index: usize) {
+    /// Wakes worker `index` if it sleeps; true if this call woke it.
+    fn wake(&self, index: usize) -> bool {
         let remote = &self.workers[index];
         if remote.sleeping.load(SeqCst) && remote.sleeping.swap(false, SeqCst) {
             self.sleepers.fetch_sub(1, SeqCst);
             remote.eventfd.notify();
+            return true;
         }
+        false
     }
 
     /// Wakes one sleeping worker, if any, so it can steal new work.
@@ -106,9 +108,10 @@ impl Shared {
         if self.sleepers.load(SeqCst) == 0 {
             return;
         }
-        for (index, remote) in self.workers.iter().enumerate() {
-            if remote.sleeping.load(SeqCst) {
-                self.wake(index);
+        // A lost race for one sleeper (someone else woke it) moves on to
+        // the next, so two producers wake two workers.
+        for index in 0..self.workers.len() {
+            if self.wake(index) {
                 return;
             }
         }
@@ -146,7 +149,7 @@ pub(crate) fn schedule(green: &Arc<Green>) {
     }
     rt.workers[owner].inbox.push(green.clone());
     fence(SeqCst);
-    rt.wake(owner);
+    let _ = rt.wake(owner);
 }
 
 /// Queues a new green thread. On a worker of `rt` it goes to that worker's

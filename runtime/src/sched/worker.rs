@@ -285,7 +285,16 @@ impl Local {
         let mut table = self.table.borrow_mut();
         let entry = table.entries[slot as usize].as_mut().expect("a ready slot holds a green thread");
         RUNNING.with(|r| r.set(entry.running(false)));
-        let result = entry.co.resume(());
+        // The green thread's body catches every panic of user code; one
+        // escaping here is a runtime bug. Abort loudly rather than let the
+        // worker die and strand every green thread it owns.
+        let result = match panic::catch_unwind(AssertUnwindSafe(|| entry.co.resume(()))) {
+            Ok(result) => result,
+            Err(_) => {
+                crate::sys::signal::write_stderr(b"fatal runtime error: weft: a panic escaped a green thread\n");
+                std::process::abort();
+            }
+        };
         entry.yielder = RUNNING.with(|r| r.replace(Running::NONE)).yielder;
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.ready.borrow_mut().push_back(slot),
@@ -375,6 +384,7 @@ impl Local {
     /// Force-unwinds one green thread from where it is suspended.
     fn unwind(&self, mut entry: Entry) {
         RUNNING.with(|r| r.set(entry.running(true)));
+        context::SWALLOWED.with(|n| n.set(0));
         // A destructor that panics while being unwound is reported by the
         // panic hook; the worker carries on with the others.
         let _ = panic::catch_unwind(AssertUnwindSafe(|| entry.co.force_unwind()));

@@ -55,10 +55,23 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers, and
     // si_addr is defined for SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let Some(prev) = PREVIOUS.get() else { return };
-    (prev.hook)(addr);
-    let old = if signum == libc::SIGSEGV { &prev.segv } else { &prev.bus };
-    let action = old.sa_sigaction;
+    // A fault on another thread while `install_fault_handler` is still
+    // running finds no record yet: treat it like a fault with no previous
+    // handler.
+    let prev = PREVIOUS.get();
+    if let Some(prev) = prev {
+        (prev.hook)(addr);
+    }
+    let action = match prev {
+        Some(prev) if signum == libc::SIGSEGV => prev.segv.sa_sigaction,
+        Some(prev) => prev.bus.sa_sigaction,
+        None => libc::SIG_DFL,
+    };
+    let old_flags = match prev {
+        Some(prev) if signum == libc::SIGSEGV => prev.segv.sa_flags,
+        Some(prev) => prev.bus.sa_flags,
+        None => 0,
+    };
     if action == libc::SIG_DFL || action == libc::SIG_IGN {
         // SAFETY: restoring the default disposition is async-signal-safe;
         // returning re-executes the fault, which now kills the process with
@@ -68,7 +81,7 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
             dfl.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(signum, &dfl, std::ptr::null_mut());
         }
-    } else if old.sa_flags & libc::SA_SIGINFO != 0 {
+    } else if old_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with SA_SIGINFO, so it
         // has the three-argument signature; we pass our own arguments on.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
