@@ -55,7 +55,7 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     /// Number of workers whose `sleeping` flag is set (a hint: read before
     /// scanning the flags).
-    sleepers: AtomicUsize,
+    pub(crate) sleepers: AtomicUsize,
     pub(crate) config: Config,
 }
 
@@ -104,7 +104,7 @@ impl Shared {
     }
 
     /// Wakes one sleeping worker, if any, so it can steal new work.
-    fn wake_one(&self) {
+    pub(crate) fn wake_one(&self) {
         if self.sleepers.load(SeqCst) == 0 {
             return;
         }

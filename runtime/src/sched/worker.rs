@@ -238,16 +238,7 @@ impl Local {
                     Some(i) => self.shared.stealers[i].steal_batch_and_pop(&self.fresh),
                 };
                 match stolen {
-                    Steal::Success(task) => {
-                        // The batch may have left tasks in our queue that a
-                        // worker which just looked everywhere and went to
-                        // sleep cannot know about: wake one to steal them.
-                        if !self.fresh.is_empty() {
-                            fence(SeqCst);
-                            self.shared.wake_one();
-                        }
-                        return Some(task);
-                    }
+                    Steal::Success(task) => return Some(task),
                     Steal::Retry => continue,
                     Steal::Empty => break,
                 }
@@ -257,7 +248,16 @@ impl Local {
     }
 
     /// Starts a task: from now on it belongs to this worker.
+    ///
+    /// Before running it, if other workers sleep while unstarted tasks are
+    /// still queued anywhere (a batch steal left some in our queue, or the
+    /// wakeup meant for them was used up by a worker that found other work),
+    /// wake one: the green thread about to run may block this OS thread, and
+    /// the wakeups chain until every queued task has a worker.
     fn start(&self, mut task: Task) {
+        if self.shared.sleepers.load(SeqCst) > 0 && self.unstarted_queued() {
+            self.shared.wake_one();
+        }
         let stack = std::mem::replace(&mut task.stack, Stack::EMPTY);
         let main = std::mem::replace(&mut task.main, Box::new(|| {}));
         let green = task.green.clone();
@@ -311,14 +311,18 @@ impl Local {
         }
     }
 
+    /// True if an unstarted task waits in any queue of this runtime.
+    fn unstarted_queued(&self) -> bool {
+        let shared = &self.shared;
+        !self.fresh.is_empty() || !shared.injector.is_empty() || shared.stealers.iter().any(|s| !s.is_empty())
+    }
+
     /// True if there is anything this worker could run or must handle.
     fn has_work(&self) -> bool {
         let shared = &self.shared;
         !self.ready.borrow().is_empty()
             || !shared.workers[self.index].inbox.is_empty()
-            || !self.fresh.is_empty()
-            || !shared.injector.is_empty()
-            || shared.stealers.iter().any(|s| !s.is_empty())
+            || self.unstarted_queued()
             || shared.shutdown.load(SeqCst)
     }
 
