@@ -90,6 +90,19 @@ fn shutdown_owner_outlives_scoped_child_result_on_other_worker() {
     assert!(!violated.load(SeqCst), "the owner was unwound while its child's result still borrowed from it");
 }
 
+/// Runs test `test` of this binary as a child process (selected by
+/// `CHILD_ENV`), asserts it died of SIGABRT, and returns its stderr.
+fn run_child_expecting_abort(test: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test)
+        .output()
+        .expect("run child test process");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.signal(), Some(6), "child should abort: {:?}\n{stderr}", out.status);
+    stderr
+}
+
 /// Sends on its channel when dropped.
 struct DropSignal(mpsc::Sender<()>);
 
@@ -120,13 +133,7 @@ fn shutdown_swallowed_unwind_aborts_with_named_report_instead_of_hanging() {
         drop(rt);
         std::process::exit(3);
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, TEST)
-        .output()
-        .expect("run child test process");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.signal(), Some(6), "child should abort: {:?}\n{stderr}", out.status);
+    let stderr = run_child_expecting_abort(TEST);
     assert!(stderr.contains("green thread 'swallower'"), "{stderr}");
     assert!(stderr.contains("caught the runtime's shutdown unwind"), "{stderr}");
 }
@@ -157,12 +164,6 @@ fn result_panicking_on_drop_aborts_instead_of_killing_the_worker() {
         let _ = rt.spawn(|| ()).join();
         std::process::exit(3);
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, TEST)
-        .output()
-        .expect("run child test process");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.signal(), Some(6), "child should abort: {:?}\n{stderr}", out.status);
+    let stderr = run_child_expecting_abort(TEST);
     assert!(stderr.contains("result panicked on drop"), "{stderr}");
 }

@@ -78,6 +78,13 @@ impl Green {
         self.slot.store(slot, Relaxed);
     }
 
+    /// Owner worker, firing its timer: wake it only if it is still parked.
+    pub(crate) fn wake_by_timer(self: &Arc<Green>) {
+        if self.park.unpark_if_parked() {
+            crate::sched::schedule(self);
+        }
+    }
+
     /// Any thread: wake it if parked (exactly once), else leave a token.
     pub(crate) fn unpark(self: &Arc<Green>) {
         if self.park.unpark() == Unpark::Schedule {

@@ -131,6 +131,14 @@ impl ParkState {
         }
     }
 
+    /// Owner worker, firing a timer: wakes the green thread only if it is
+    /// still parked (`PARKED -> EMPTY`, true: schedule it). If a waker got
+    /// there first, it is already queued, and a timer must not leave a token
+    /// that would make its next, unrelated park return early.
+    pub(crate) fn unpark_if_parked(&self) -> bool {
+        self.state.compare_exchange(PARKED, EMPTY, AcqRel, Relaxed).is_ok()
+    }
+
     /// True while switched out and waiting for a wakeup (diagnostics only).
     #[allow(dead_code)]
     pub(crate) fn is_parked(&self) -> bool {
@@ -171,6 +179,20 @@ mod tests {
     }
 
     #[test]
+    fn state_timer_wakes_parked_but_leaves_no_token_on_woken() {
+        let s = ParkState::new();
+        assert!(s.begin_park());
+        assert_eq!(s.finish_park(), AfterSwitch::Parked);
+        assert!(s.unpark_if_parked(), "a parked green thread is woken by its timer");
+        assert!(!s.unpark_if_parked(), "already woken: the timer does nothing");
+        assert!(!s.try_consume(), "and leaves no token");
+        assert!(s.begin_park());
+        assert_eq!(s.unpark(), Unpark::Stored);
+        assert!(!s.unpark_if_parked(), "switching out with a wakeup pending: not the timer's to take");
+        assert_eq!(s.finish_park(), AfterSwitch::Requeue);
+    }
+
+    #[test]
     fn state_token_between_consume_and_begin_is_not_lost() {
         let s = ParkState::new();
         assert!(!s.try_consume());
@@ -204,6 +226,12 @@ mod loom_tests {
     }
 
     fn run(wakers: usize) {
+        run_with_timer(wakers, false);
+    }
+
+    /// With `timer`, the owner worker also fires the green thread's timer
+    /// after the switch-out, racing the wakers.
+    fn run_with_timer(wakers: usize, timer: bool) {
         loom::model(move || {
             let s = Arc::new(ParkState::new());
             let scheduled = Arc::new(AtomicUsize::new(0));
@@ -217,7 +245,10 @@ mod loom_tests {
                     })
                 })
                 .collect();
-            let resumed_by_itself = park_side(&s);
+            let mut resumed_by_itself = park_side(&s);
+            if timer && resumed_by_itself == 0 && s.unpark_if_parked() {
+                resumed_by_itself = 1;
+            }
             for h in handles {
                 h.join().unwrap();
             }
@@ -234,5 +265,10 @@ mod loom_tests {
     #[test]
     fn loom_park_races_two_wakers() {
         run(2);
+    }
+
+    #[test]
+    fn loom_park_races_waker_and_timer() {
+        run_with_timer(1, true);
     }
 }

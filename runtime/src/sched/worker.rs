@@ -215,7 +215,10 @@ impl Local {
             let expired = self.timers.borrow_mut().pop_expired(now);
             match expired {
                 Some(green) => {
-                    green.unpark();
+                    // Every green thread with a timer here is parked or
+                    // already queued (finish_park ran before we got back
+                    // to the loop), never mid-switch.
+                    green.wake_by_timer();
                     any = true;
                 }
                 None => return any,
