@@ -155,14 +155,18 @@ impl PingPong {
     }
 }
 
-#[test]
-fn park_unpark_from_green_thread_on_same_worker() {
-    let rt = runtime(1, "same-worker");
+/// Runs a ping-pong between two green threads of `rt`; with a barrier,
+/// both first block their OS thread on it, so they can only both pass it
+/// on two different workers. Returns the OS thread names they ran on.
+fn ping_pong_green_threads(rt: &weft::Runtime, barrier: Option<Arc<Barrier>>) -> (String, String) {
     let pp = PingPong::new();
     let (thread_tx, thread_rx) = mpsc::channel::<weft::GreenThread>();
     let answerer = {
-        let pp = pp.clone();
+        let (pp, barrier) = (pp.clone(), barrier.clone());
         rt.spawn(move || {
+            if let Some(barrier) = barrier {
+                barrier.wait();
+            }
             let server = thread_rx.recv().unwrap();
             pp.answerer(&server);
             os_thread_name()
@@ -171,46 +175,32 @@ fn park_unpark_from_green_thread_on_same_worker() {
     let server = {
         let (pp, answerer) = (pp.clone(), answerer.thread().clone());
         rt.spawn(move || {
+            if let Some(barrier) = barrier {
+                barrier.wait();
+            }
             pp.server(&answerer);
             os_thread_name()
         })
     };
     thread_tx.send(server.thread().clone()).unwrap();
-    let (a, s) = (answerer.join().unwrap(), server.join().unwrap());
-    assert_eq!(a, s, "one worker runs both");
+    let names = (answerer.join().unwrap(), server.join().unwrap());
     assert_eq!(pp.pong.load(SeqCst), ROUNDS);
+    names
+}
+
+#[test]
+fn park_unpark_from_green_thread_on_same_worker() {
+    let rt = runtime(1, "same-worker");
+    let (a, s) = ping_pong_green_threads(&rt, None);
+    assert_eq!(a, s, "one worker runs both");
 }
 
 #[test]
 fn park_unpark_from_green_thread_on_other_worker() {
     for workers in [2, 4] {
         let rt = runtime(workers, &format!("other-worker-w{workers}"));
-        let pp = PingPong::new();
-        // Both block their worker OS thread on this barrier, so they can only
-        // both pass it running on two different workers.
-        let barrier = Arc::new(Barrier::new(2));
-        let (thread_tx, thread_rx) = mpsc::channel::<weft::GreenThread>();
-        let answerer = {
-            let (pp, barrier) = (pp.clone(), barrier.clone());
-            rt.spawn(move || {
-                barrier.wait();
-                let server = thread_rx.recv().unwrap();
-                pp.answerer(&server);
-                os_thread_name()
-            })
-        };
-        let server = {
-            let (pp, answerer) = (pp.clone(), answerer.thread().clone());
-            rt.spawn(move || {
-                barrier.wait();
-                pp.server(&answerer);
-                os_thread_name()
-            })
-        };
-        thread_tx.send(server.thread().clone()).unwrap();
-        let (a, s) = (answerer.join().unwrap(), server.join().unwrap());
+        let (a, s) = ping_pong_green_threads(&rt, Some(Arc::new(Barrier::new(2))));
         assert_ne!(a, s, "the barrier forces two workers");
-        assert_eq!(pp.pong.load(SeqCst), ROUNDS);
     }
 }
 
