@@ -81,6 +81,14 @@ impl GreenThread {
         GreenThread { inner: Inner::Green(green) }
     }
 
+    /// The control block, for a green thread.
+    pub(crate) fn green(&self) -> Option<&Arc<Green>> {
+        match &self.inner {
+            Inner::Green(g) => Some(g),
+            Inner::Os { .. } => None,
+        }
+    }
+
     /// The thread's unique id.
     pub fn id(&self) -> ThreadId {
         match &self.inner {

@@ -9,9 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
-use super::context;
 use super::join::Packet;
-use super::Green;
 use crate::sched::{self, Shared};
 use crate::thread::{self, Builder, GreenThread};
 
@@ -21,11 +19,10 @@ pub(crate) struct ScopeData {
     running: AtomicUsize,
     /// A child panicked and nobody joined it to see the panic.
     panicked: AtomicBool,
-    /// The thread running `scope`, woken when the last child is gone.
+    /// The thread running `scope`, woken when the last child is gone. If it
+    /// is a green thread, it counts this scope's unfinished children (see
+    /// `Green::scoped_children`).
     main: GreenThread,
-    /// The green thread running `scope`, if it is one: it counts this
-    /// scope's unfinished children (see `Green::scoped_children`).
-    owner: Option<Arc<Green>>,
 }
 
 impl ScopeData {
@@ -36,7 +33,7 @@ impl ScopeData {
             self.running.fetch_sub(1, Relaxed);
             panic!("weft: too many green threads in one scope");
         }
-        if let Some(owner) = &self.owner {
+        if let Some(owner) = self.main.green() {
             owner.scoped_children.fetch_add(1, Relaxed);
         }
     }
@@ -44,7 +41,7 @@ impl ScopeData {
     /// A child has finished running (returned, panicked, or was dropped
     /// unstarted): nothing on its stack borrows from the scope any more.
     pub(crate) fn child_finished(&self) {
-        if let Some(owner) = &self.owner {
+        if let Some(owner) = self.main.green() {
             owner.scoped_children.fetch_sub(1, Release);
         }
     }
@@ -92,7 +89,6 @@ where
             running: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             main: thread::current(),
-            owner: context::current_green(),
         }),
         rt: sched::current_or_default(),
         scope: PhantomData,

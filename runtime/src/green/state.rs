@@ -138,12 +138,6 @@ impl ParkState {
     pub(crate) fn unpark_if_parked(&self) -> bool {
         self.state.compare_exchange(PARKED, EMPTY, AcqRel, Relaxed).is_ok()
     }
-
-    /// True while switched out and waiting for a wakeup (diagnostics only).
-    #[allow(dead_code)]
-    pub(crate) fn is_parked(&self) -> bool {
-        self.state.load(Relaxed) == PARKED
-    }
 }
 
 #[cfg(all(test, not(loom)))]

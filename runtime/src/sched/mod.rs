@@ -43,6 +43,7 @@ use crate::time::TimerKey;
 
 /// Runtime configuration, fixed at build time.
 pub(crate) struct Config {
+    /// Default usable stack size, already rounded by `stack::round_size`.
     pub(crate) stack_size: usize,
     pub(crate) name: String,
 }

@@ -113,7 +113,7 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 impl Local {
     /// Called on the worker's own thread; `epoll` comes from [`new_epoll`].
     pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Deque<Task>, epoll: Epoll) -> Local {
-        let stack_size = crate::green::stack::round_size(shared.config.stack_size);
+        let stack_size = shared.config.stack_size;
         Local {
             index,
             shared,
@@ -176,9 +176,6 @@ impl Local {
             }
             if self.drain_inbox() || self.fire_timers() {
                 continue;
-            }
-            if self.shared.shutdown.load(Acquire) {
-                return;
             }
             if let Some(task) = self.find_task() {
                 self.start(task);
