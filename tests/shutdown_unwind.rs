@@ -66,10 +66,11 @@ fn shutdown_owner_outlives_scoped_child_result_on_other_worker() {
                 barrier.wait();
                 // A parked green thread on the owner's worker: its unwinding
                 // tells the test that shutdown has reached this worker.
-                let guard = Owned(Arc::new(AtomicBool::new(false)));
+                // The signal is captured, not built inside, so it also fires
+                // if shutdown drops this green thread before it starts.
+                let signal = DropSignal(unwound_tx);
                 weft::spawn(move || {
-                    let _signal = DropSignal(unwound_tx);
-                    let _guard = guard;
+                    let _signal = signal;
                     loop {
                         weft::park();
                     }
