@@ -95,11 +95,10 @@ impl RuntimeBuilder {
         let shared = Arc::new(Shared::new(config, stealers)?);
         let mut rt = Runtime { shared: shared.clone(), threads: Vec::with_capacity(workers) };
         for (index, deque) in deques.into_iter().enumerate() {
-            let epoll = worker::new_epoll(&shared, index)?;
             let worker_shared = shared.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{index}", shared.config.name))
-                .spawn(move || worker::run(index, worker_shared, deque, epoll))?;
+                .spawn(move || worker::run(index, worker_shared, deque))?;
             rt.threads.push(thread);
         }
         Ok(rt)

@@ -30,6 +30,7 @@
 pub(crate) mod worker;
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,6 +39,7 @@ use crossbeam_deque::{Injector, Steal, Stealer};
 
 use crate::green::stack::{self, Stack};
 use crate::green::{Green, Task};
+use crate::reactor::Reactor;
 use crate::sys::eventfd::EventFd;
 use crate::time::TimerKey;
 
@@ -66,6 +68,8 @@ pub(crate) struct Remote {
     /// Set by the owner just before `epoll_wait`; cleared by whoever wakes it.
     pub(crate) sleeping: AtomicBool,
     pub(crate) eventfd: EventFd,
+    /// Its epoll instance and fd registrations (the eventfd is one of them).
+    pub(crate) reactor: Reactor,
     /// Green threads started on this worker so far (metrics).
     pub(crate) started: AtomicU64,
 }
@@ -75,10 +79,14 @@ impl Shared {
         let workers = stealers
             .iter()
             .map(|_| {
+                let eventfd = EventFd::new()?;
+                let reactor = Reactor::new()?;
+                reactor.add_wakeup(eventfd.as_raw_fd())?;
                 Ok(Remote {
                     inbox: Injector::new(),
                     sleeping: AtomicBool::new(false),
-                    eventfd: EventFd::new()?,
+                    eventfd,
+                    reactor,
                     started: AtomicU64::new(0),
                 })
             })
@@ -190,6 +198,11 @@ pub(crate) fn add_timer(deadline: Instant, green: Arc<Green>) -> TimerKey {
 
 pub(crate) fn cancel_timer(key: TimerKey) {
     worker::with_local(|local| local.timers.borrow_mut().cancel(key));
+}
+
+/// The runtime and index of the worker the caller runs on, if any.
+pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize)> {
+    worker::with_local(|local| (local.shared.clone(), local.index))
 }
 
 /// The runtime of the calling green thread, or the default runtime.

@@ -32,9 +32,9 @@ use crate::green::context::{self, Coroutine, Running, Suspend, Yielder, RUNNING}
 use crate::green::stack::{Stack, StackPool};
 use crate::green::state::AfterSwitch;
 use crate::green::{Green, Task};
-use crate::sys::epoll::{self, Epoll};
+use crate::reactor::EVENTS_PER_POLL;
+use crate::sys::epoll;
 use crate::time::Timers;
-use std::os::fd::AsRawFd;
 
 /// Resumptions between two maintenance passes (inbox, timers, shutdown flag,
 /// one unstarted green thread first). Also bounds how long a stream of
@@ -93,7 +93,8 @@ pub(crate) struct Local {
     table: RefCell<Table>,
     pub(crate) timers: RefCell<Timers<Arc<Green>>>,
     stacks: RefCell<StackPool>,
-    epoll: RefCell<Epoll>,
+    /// The buffer epoll fills with ready events.
+    events: RefCell<Vec<libc::epoll_event>>,
     tick: Cell<u32>,
 }
 
@@ -111,8 +112,8 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 }
 
 impl Local {
-    /// Called on the worker's own thread; `epoll` comes from [`new_epoll`].
-    pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Deque<Task>, epoll: Epoll) -> Local {
+    /// Called on the worker's own thread.
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Deque<Task>) -> Local {
         let stack_size = shared.config.stack_size;
         Local {
             index,
@@ -122,7 +123,7 @@ impl Local {
             table: RefCell::new(Table::default()),
             timers: RefCell::new(Timers::new()),
             stacks: RefCell::new(StackPool::new(stack_size)),
-            epoll: RefCell::new(epoll),
+            events: RefCell::new(epoll::events(EVENTS_PER_POLL)),
             tick: Cell::new(0),
         }
     }
@@ -162,6 +163,7 @@ impl Local {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
             if tick % MAINTENANCE_INTERVAL == 0 {
+                self.poll_io_now();
                 self.drain_inbox();
                 self.fire_timers();
                 if let Some(task) = self.find_task() {
@@ -326,7 +328,33 @@ impl Local {
             || shared.shutdown.load(SeqCst)
     }
 
-    /// Sleeps in `epoll_wait` until the next deadline or a wakeup.
+    /// Polls the reactor without waiting, if any fd is registered here, and
+    /// wakes the green threads whose fds are ready. Returns true if it woke
+    /// any (they are now in `ready` or, for other workers, their inboxes).
+    fn poll_io_now(&self) -> bool {
+        let reactor = &self.shared.workers[self.index].reactor;
+        if !reactor.has_registrations() {
+            return false;
+        }
+        self.poll_io(Some(std::time::Duration::ZERO));
+        !self.ready.borrow().is_empty()
+    }
+
+    /// Waits in epoll for at most `timeout` and dispatches the events.
+    fn poll_io(&self, timeout: Option<std::time::Duration>) {
+        let reactor = &self.shared.workers[self.index].reactor;
+        let mut events = self.events.borrow_mut();
+        if let Err(e) = reactor.epoll().wait(&mut events, timeout) {
+            // epoll_wait fails only for a broken epoll fd: a bug, not load.
+            panic!("weft: epoll_wait failed on worker {}: {e}", self.index);
+        }
+        if reactor.dispatch(&events) {
+            self.shared.workers[self.index].eventfd.drain();
+        }
+    }
+
+    /// Sleeps in `epoll_wait` until the next deadline, an I/O event or a
+    /// wakeup.
     fn sleep(&self) {
         self.stacks.borrow_mut().trim();
         let remote = &self.shared.workers[self.index];
@@ -335,15 +363,11 @@ impl Local {
         fence(SeqCst);
         if !self.has_work() {
             let timeout = self.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
-            if let Err(e) = self.epoll.borrow_mut().wait(timeout) {
-                // epoll_wait fails only for a broken epoll fd: a bug, not load.
-                panic!("weft: epoll_wait failed on worker {}: {e}", self.index);
-            }
+            self.poll_io(timeout);
         }
         if remote.sleeping.swap(false, SeqCst) {
             self.shared.sleepers.fetch_sub(1, SeqCst);
         }
-        remote.eventfd.drain();
     }
 
     /// Shutdown: drops every unstarted green thread, then unwinds every
@@ -403,17 +427,9 @@ impl Local {
     }
 }
 
-/// The epoll instance of worker `index`, with its wakeup eventfd registered.
-/// Made before the worker thread starts, so failures reach `build`.
-pub(crate) fn new_epoll(shared: &Shared, index: usize) -> io::Result<Epoll> {
-    let epoll = Epoll::new()?;
-    epoll.add(shared.workers[index].eventfd.as_raw_fd(), epoll::READABLE, 0)?;
-    Ok(epoll)
-}
-
 /// The body of a worker OS thread.
-pub(crate) fn run(index: usize, shared: Arc<Shared>, fresh: Deque<Task>, epoll: Epoll) {
-    let local = Local::new(index, shared, fresh, epoll);
+pub(crate) fn run(index: usize, shared: Arc<Shared>, fresh: Deque<Task>) {
+    let local = Local::new(index, shared, fresh);
     // A missing alternate signal stack only loses the overflow message.
     let _alt_stack = crate::sys::signal::ensure_alt_stack().ok().flatten();
     LOCAL.with(|l| l.set(&local));

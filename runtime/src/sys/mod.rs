@@ -26,8 +26,10 @@
 
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
+pub(crate) mod fd;
 pub(crate) mod mmap;
 pub(crate) mod signal;
+pub(crate) mod socket;
 
 use std::io;
 
