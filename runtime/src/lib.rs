@@ -78,9 +78,13 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_debug_implementations)]
 
+mod blocking;
 mod green;
+pub mod io;
 mod loom;
+pub mod net;
 mod panic;
+mod reactor;
 mod runtime;
 mod sched;
 mod sys;

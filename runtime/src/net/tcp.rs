@@ -1,0 +1,388 @@
+//! TCP: [`TcpListener`] and [`TcpStream`], with std's API.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use super::addr::{each_addr, ToSocketAddrs};
+use super::socket::{blocking_mode_methods, socket_conversions, stream_io, timeout_methods, Socket};
+use crate::io::ready_now;
+use crate::reactor::Direction;
+use crate::sys::fd::Interest;
+use crate::sys::socket::{self, SockAddr};
+
+/// A TCP stream between a local and a remote socket, as
+/// [`std::net::TcpStream`]; reads, writes and connects park the calling
+/// green thread instead of blocking its worker.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use weft::net::TcpStream;
+///
+/// let mut stream = TcpStream::connect("127.0.0.1:8080")?;
+/// stream.write_all(b"ping")?;
+/// let mut reply = [0; 4];
+/// stream.read_exact(&mut reply)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpStream {
+    inner: Socket<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Opens a TCP connection to `addr`, trying each resolved address in
+    /// turn as std does. Name resolution runs on the blocking pool.
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(addr, |addr| TcpStream::connect_addr(addr, None))
+    }
+
+    /// Opens a TCP connection to `addr`, giving up with
+    /// [`io::ErrorKind::TimedOut`] after `timeout`. A zero timeout is
+    /// `InvalidInput`, as in std.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+        }
+        TcpStream::connect_addr(addr, Instant::now().checked_add(timeout))
+    }
+
+    fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        let fd = socket::socket_for(addr, socket::STREAM)?;
+        let stream = TcpStream { inner: Socket::new(std::net::TcpStream::from(fd)) };
+        match socket::connect(stream.as_fd(), &SockAddr::from_inet(addr)) {
+            Ok(()) => return Ok(stream),
+            Err(e) if socket::is_in_progress(&e) => {}
+            Err(e) => return Err(e),
+        }
+        // The connection completes (or fails) in the background; the socket
+        // becomes writable, with the outcome in SO_ERROR.
+        let pollable = stream.inner.pollable();
+        match pollable.io(Direction::Write, deadline, |s| ready_now(s.as_fd(), Interest::Write)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out"));
+            }
+            Err(e) => return Err(e),
+        }
+        match socket::take_error(stream.as_fd())? {
+            Some(e) => Err(e),
+            None => Ok(stream),
+        }
+    }
+
+    fn from_std_nonblocking(stream: std::net::TcpStream) -> TcpStream {
+        TcpStream { inner: Socket::new(stream) }
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get().peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get().local_addr()
+    }
+
+    /// Shuts down the read half, the write half or both, as std. Another
+    /// green thread parked reading this socket wakes and reads end of file.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get().shutdown(how)
+    }
+
+    /// A new handle to the same socket (a `dup`); blocking mode and
+    /// timeouts are shared between the two, as the kernel shares them
+    /// between dup'd std sockets.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream { inner: self.inner.try_clone(std::net::TcpStream::try_clone)? })
+    }
+
+    /// Receives data without removing it from the queue, waiting as `read` does.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(|s| s.peek(buf))
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.get().set_nodelay(nodelay)
+    }
+
+    /// Reads `TCP_NODELAY`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.get().nodelay()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get().set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.get().ttl()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get().take_error()
+    }
+
+    blocking_mode_methods!();
+    timeout_methods!();
+
+    /// Sends `len` bytes of `file` starting at `offset` with `sendfile(2)`:
+    /// the kernel copies from the page cache to the socket, the bytes never
+    /// pass through user space. Parks while the socket buffer is full
+    /// (honouring the write timeout). Returns the bytes sent: `len`, or
+    /// fewer if the file ends first.
+    ///
+    /// A page-cache miss makes the call wait for the disk on the worker;
+    /// for files that are not hot, read through [`crate::fs`] instead.
+    pub fn sendfile<F: AsFd>(&self, file: &F, offset: u64, len: u64) -> io::Result<u64> {
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "sendfile range overflows u64"))?;
+        let mut pos = offset;
+        while pos < end {
+            let want = usize::try_from(end - pos).unwrap_or(usize::MAX);
+            let sent = self.inner.write(|s| socket::sendfile(s.as_fd(), file.as_fd(), &mut pos, want))?;
+            if sent == 0 {
+                break; // end of file
+            }
+        }
+        Ok(pos - offset)
+    }
+}
+
+socket_conversions!(TcpStream, std::net::TcpStream);
+stream_io!(TcpStream);
+
+/// A TCP socket server, listening for connections, as
+/// [`std::net::TcpListener`]. `accept` parks the calling green thread.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use weft::net::TcpListener;
+///
+/// let listener = TcpListener::bind("127.0.0.1:8080")?;
+/// for stream in listener.incoming() {
+///     let mut stream = stream?;
+///     weft::spawn(move || {
+///         let mut buf = [0; 1024];
+///         while let Ok(n @ 1..) = stream.read(&mut buf) {
+///             let _ = stream.write_all(&buf[..n]);
+///         }
+///     });
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Running out of file descriptors
+///
+/// When `accept` fails for lack of a resource (`EMFILE`, `ENFILE`,
+/// `ENOBUFS`, `ENOMEM`) it returns the error as std does, but first waits:
+/// [`ACCEPT_BACKOFF_MIN`], doubling with each consecutive failure up to
+/// [`ACCEPT_BACKOFF_MAX`]. A loop that logs the error and calls `accept`
+/// again therefore does not spin; the pending connection stays in the
+/// kernel's queue and is accepted once a descriptor is free.
+pub struct TcpListener {
+    inner: Socket<std::net::TcpListener>,
+    /// Consecutive resource-exhaustion failures of `accept`.
+    exhausted: AtomicU32,
+}
+
+/// The first wait of `accept` after a resource-exhaustion error.
+pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(1);
+/// The longest wait of `accept` after repeated resource-exhaustion errors.
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(100);
+
+impl TcpListener {
+    /// Binds a listener to `addr` (trying each resolved address in turn),
+    /// with `SO_REUSEADDR` as std sets it. See [`TcpListenerBuilder`] for
+    /// `SO_REUSEPORT` and the backlog.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        TcpListenerBuilder::new().bind(addr)
+    }
+
+    /// Accepts a new connection, parking until one arrives.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        match self.inner.read(|l| socket::accept(l.as_fd())) {
+            Ok((fd, addr)) => {
+                self.exhausted.store(0, Relaxed);
+                let stream = TcpStream::from_std_nonblocking(std::net::TcpStream::from(fd));
+                Ok((stream, addr.to_inet()?))
+            }
+            Err(e) if socket::is_resource_exhausted(&e) && !self.inner.is_nonblocking() => {
+                let failures = self.exhausted.fetch_add(1, Relaxed).min(16);
+                let backoff = ACCEPT_BACKOFF_MIN.saturating_mul(1 << failures).min(ACCEPT_BACKOFF_MAX);
+                crate::sleep(backoff);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An iterator over incoming connections: `accept` in a loop. It never
+    /// returns `None`.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The local address (to learn the port after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get().local_addr()
+    }
+
+    /// A new handle to the same listening socket.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener { inner: self.inner.try_clone(std::net::TcpListener::try_clone)?, exhausted: AtomicU32::new(0) })
+    }
+
+    /// Sets `IP_TTL` of accepted connections.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get().set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.get().ttl()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get().take_error()
+    }
+
+    blocking_mode_methods!();
+}
+
+impl From<std::net::TcpListener> for TcpListener {
+    /// Adopts a std listener; see [`TcpStream`]'s `From` for the details.
+    ///
+    /// # Panics
+    ///
+    /// If the fd's flags cannot be read or set (it is not an open descriptor).
+    fn from(std: std::net::TcpListener) -> TcpListener {
+        let inner = Socket::adopt(std).unwrap_or_else(|e| panic!("weft: cannot adopt a std::net::TcpListener: {e}"));
+        TcpListener { inner, exhausted: AtomicU32::new(0) }
+    }
+}
+
+impl From<TcpListener> for std::net::TcpListener {
+    /// Hands the listener back to std, in the blocking mode the user set.
+    ///
+    /// # Panics
+    ///
+    /// If the fd's flags cannot be set (it is not an open descriptor).
+    fn from(listener: TcpListener) -> std::net::TcpListener {
+        listener.inner.into_std().unwrap_or_else(|e| panic!("weft: cannot restore the blocking mode of a socket: {e}"))
+    }
+}
+
+impl std::os::fd::AsFd for TcpListener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl std::os::fd::AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.inner.as_fd())
+    }
+}
+
+impl std::os::fd::FromRawFd for TcpListener {
+    /// Adopts the listening socket `fd`, as [`From`] a std listener does.
+    unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> TcpListener {
+        // SAFETY: the caller guarantees `fd` is an open socket it owns.
+        TcpListener::from(unsafe { <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    }
+}
+
+impl std::os::fd::IntoRawFd for TcpListener {
+    fn into_raw_fd(self) -> std::os::fd::RawFd {
+        std::os::fd::IntoRawFd::into_raw_fd(std::net::TcpListener::from(self))
+    }
+}
+
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.inner.get(), f)
+    }
+}
+
+/// The iterator of [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+}
+
+/// Options for a [`TcpListener`] that std has no builder for.
+///
+/// ```no_run
+/// // Two listeners on one port; the kernel spreads connections over them.
+/// let a = weft::net::TcpListenerBuilder::new().reuse_port(true).bind("127.0.0.1:8080")?;
+/// let b = weft::net::TcpListenerBuilder::new().reuse_port(true).bind("127.0.0.1:8080")?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TcpListenerBuilder {
+    reuse_port: bool,
+    backlog: u32,
+}
+
+/// The default listen backlog: the system maximum (`SOMAXCONN`; the kernel
+/// caps it at `net.core.somaxconn`, 4096 by default), so a burst of
+/// connections waits in the kernel instead of being refused.
+pub const DEFAULT_BACKLOG: u32 = socket::LISTEN_BACKLOG as u32;
+
+impl Default for TcpListenerBuilder {
+    fn default() -> Self {
+        TcpListenerBuilder::new()
+    }
+}
+
+impl TcpListenerBuilder {
+    pub fn new() -> TcpListenerBuilder {
+        TcpListenerBuilder { reuse_port: false, backlog: DEFAULT_BACKLOG }
+    }
+
+    /// Sets `SO_REUSEPORT`: several listeners (in this process or others)
+    /// may bind the same address, and the kernel spreads incoming
+    /// connections over them, so no accept loop is woken for a connection
+    /// another one takes. Every listener sharing the port must set it.
+    pub fn reuse_port(mut self, reuse: bool) -> TcpListenerBuilder {
+        self.reuse_port = reuse;
+        self
+    }
+
+    /// The listen backlog (default [`DEFAULT_BACKLOG`]).
+    pub fn backlog(mut self, backlog: u32) -> TcpListenerBuilder {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Binds and listens on `addr`, trying each resolved address in turn.
+    pub fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| {
+            let fd = socket::socket_for(addr, socket::STREAM)?;
+            socket::set_reuse_addr(fd.as_fd())?;
+            if self.reuse_port {
+                socket::set_reuse_port(fd.as_fd())?;
+            }
+            socket::bind(fd.as_fd(), &SockAddr::from_inet(addr))?;
+            socket::listen(fd.as_fd(), self.backlog.min(i32::MAX as u32) as i32)?;
+            Ok(TcpListener { inner: Socket::new(std::net::TcpListener::from(fd)), exhausted: AtomicU32::new(0) })
+        })
+    }
+}
