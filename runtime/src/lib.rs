@@ -87,6 +87,7 @@ mod panic;
 mod reactor;
 mod runtime;
 mod sched;
+pub mod signal;
 mod sys;
 mod thread;
 mod time;

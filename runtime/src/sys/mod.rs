@@ -14,8 +14,14 @@
 //!   two entries of `vm.max_map_count` per stack.
 //! * **Wakeups** ([`eventfd`]): an `eventfd` per worker, non-blocking, so
 //!   another thread can wake a worker sleeping in `epoll_wait`.
-//! * **Readiness** ([`epoll`]): one epoll instance per worker. The worker's
-//!   sleep is `epoll_wait` with its next timer deadline as the timeout.
+//! * **Readiness** ([`epoll`]): one epoll instance per worker, holding its
+//!   eventfd and the fds its reactor registered (edge-triggered). The
+//!   worker's sleep is `epoll_wait` with its next timer deadline as the
+//!   timeout.
+//! * **Sockets** ([`socket`], [`fd`]): non-blocking sockets from birth,
+//!   `accept4`, `sendfile`, `poll(2)` for callers on plain OS threads.
+//! * **Signals** ([`sigpipe`]): a handler that forwards chosen signals into
+//!   pipes (the self-pipe trick) for `weft::signal`.
 //! * **Faults** ([`signal`]): a `SIGSEGV`/`SIGBUS` handler on an alternate
 //!   signal stack, so a green-thread stack overflow is reported by name
 //!   instead of dying with a bare segmentation fault.
@@ -29,6 +35,7 @@ pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod mmap;
 pub(crate) mod signal;
+pub(crate) mod sigpipe;
 pub(crate) mod socket;
 
 use std::io;

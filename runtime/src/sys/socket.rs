@@ -237,17 +237,6 @@ pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
     Ok((errno != 0).then(|| io::Error::from_raw_os_error(errno)))
 }
 
-/// The local address of an IP socket.
-pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
-    let mut addr = SockAddr::zeroed();
-    addr.len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `addr.storage` has room for `addr.len` bytes.
-    cvt(unsafe {
-        libc::getsockname(fd.as_raw_fd(), (&mut addr.storage as *mut libc::sockaddr_storage).cast(), &mut addr.len)
-    })?;
-    addr.to_inet()
-}
-
 /// Copies up to `count` bytes of `file`, starting at `*offset`, to the
 /// socket `out` inside the kernel, advancing `*offset`. Returns the bytes
 /// sent; `WouldBlock` when the socket buffer is full.
