@@ -1,4 +1,0 @@
-// TEMPORARY placeholder until the blocking pool branch merges (not committed).
-pub fn unblock<F: FnOnce() -> T + Send, T: Send>(f: F) -> T {
-    f()
-}
