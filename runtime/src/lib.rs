@@ -31,6 +31,7 @@
 //! | `time`        | per-worker deadlines                                             |
 //! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, signals        |
 //! | `panic`       | panic reports that name the green thread                         |
+//! | `blocking`    | the blocking pool and [`unblock`]; `fs` is std::fs run on it     |
 //!
 //! # Glossary
 //!
@@ -78,6 +79,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_debug_implementations)]
 
+mod blocking;
 mod green;
 mod loom;
 mod panic;
@@ -87,6 +89,7 @@ mod sys;
 mod thread;
 mod time;
 
+pub use blocking::{unblock, BLOCKING_KEEP_ALIVE, MAX_BLOCKING_THREADS};
 pub use green::scope::{scope, Scope, ScopedJoinHandle};
 pub use green::stack::{stack_guard_mode, GuardMode, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use runtime::{Runtime, RuntimeBuilder};
