@@ -229,7 +229,7 @@ impl Completion {
         if self.state.compare_exchange(PENDING, BLOCKING, AcqRel, Acquire).is_err() {
             return; // DONE
         }
-        #[cfg(test)]
+        #[cfg(all(test, not(loom)))]
         tests::note_blocking_wait();
         while !self.is_done() {
             std::thread::park();
