@@ -31,7 +31,7 @@
 //! | `time`        | per-worker deadlines                                             |
 //! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, signals        |
 //! | `panic`       | panic reports that name the green thread                         |
-//! | `blocking`    | the blocking pool and [`unblock`]; `fs` is std::fs run on it     |
+//! | `blocking`    | the blocking pool and [`unblock`]; [`fs`] is std::fs run on it   |
 //!
 //! # Glossary
 //!
@@ -80,6 +80,7 @@
 #![warn(missing_debug_implementations)]
 
 mod blocking;
+pub mod fs;
 mod green;
 mod loom;
 mod panic;
