@@ -54,8 +54,8 @@
 //!
 //! 1. The caller boxes the closure together with a pointer to a result slot
 //!    on its own stack, erases the box's lifetime (see the `SAFETY` comment
-//!    in [`unblock`]), and queues it with a heap [`Completion`] that names
-//!    the caller.
+//!    in [`unblock`]), puts the guard of step 5 on its stack, and queues the
+//!    box with a heap [`Completion`] that names the caller.
 //! 2. A pool thread runs the box: the closure's result, or its panic payload
 //!    (caught there), goes into the slot; the box and everything it borrowed
 //!    are dropped when the call returns.
@@ -63,7 +63,9 @@
 //!    and only then wakes the waiter: `GreenThread::unpark` for a parked
 //!    green thread, `std::thread::Thread::unpark` for a waiter that blocks
 //!    its OS thread (step 5). After that store it never touches the caller's
-//!    stack again.
+//!    stack again. (A job dropped unrun, by a panic on its way to the queue,
+//!    publishes `DONE` too, after dropping the box: `DONE` means the box is
+//!    gone.)
 //! 4. The caller parks in a loop and re-checks the state (Acquire) after
 //!    every return from `park`, which may be spurious (a leftover token from
 //!    an unrelated `unpark`). Seeing `DONE` it takes the result from the
@@ -140,36 +142,37 @@ where
         // can park any more, and the worker is stopping anyway.
         return f();
     }
+    // First, so that a panic here (a bad WEFT_BLOCKING_THREADS) comes
+    // before there is anything to wait for.
+    let pool = pool();
     let completion = Arc::new(Completion::new(GreenThread::from_green(green)));
     let mut slot: Option<std::thread::Result<T>> = None;
     let task = Box::new(|| slot = Some(panic::catch_unwind(AssertUnwindSafe(f))));
     let task: Box<dyn FnOnce() + Send + '_> = task;
     // SAFETY: only the lifetime changes. `task` borrows `slot` (this frame)
-    // and whatever `f` borrows (this frame's callers), so it must not be used
-    // after this frame is gone. It is called at most once, by a pool thread
-    // or by us, and is dropped at the end of that call, before `complete`
-    // stores `DONE` (the `job` closure below). This frame is left in only two
-    // ways, and both wait for `DONE` first:
-    // * returning: `wait` loops until it observes `DONE` (Acquire);
-    // * unwinding (a panic out of `park`, or the runtime force-unwinding this
-    //   green thread at shutdown): `Wait::drop` runs before the frame is
-    //   popped and blocks the OS thread until `DONE`; it exists from the
-    //   moment the job is queued, so no path skips it.
+    // and whatever `f` borrows (this frame's callers), so it must be gone
+    // before this frame is. `Handoff` guarantees that `DONE` is published
+    // only after `task` is gone, whether it ran (on a pool thread, or here
+    // when no pool thread can start) or was dropped unrun (a panic on the
+    // way to the queue). This frame is left in only two ways, and both wait
+    // for `DONE` first:
+    // * returning: `Wait::wait` loops until it observes `DONE` (Acquire);
+    // * unwinding (a panic on the way to the queue or out of `park`, or the
+    //   runtime force-unwinding this green thread at shutdown): `Wait::drop`
+    //   runs before the frame is popped and blocks the OS thread until
+    //   `DONE`. The guard exists before the job can reach the pool, so no
+    //   path skips it.
     // The stack itself cannot vanish without an unwind: weft frees a green
     // thread's stack only after its coroutine has returned or been unwound
     // (one that cannot be unwound is leaked, never freed: see
     // `sched::worker`). This is the argument of `std::thread::scope`, with
     // the guard in place of the scope's join.
     let task: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(task) };
-    let done = completion.clone();
-    let job: Job = Box::new(move || {
-        task();
-        done.complete();
-    });
-    if let Err(job) = pool().submit(job) {
+    let handoff = Handoff { task: Some(task), completion: completion.clone() };
+    let wait = Wait { completion: &completion };
+    if let Err(job) = pool.submit(Box::new(move || handoff.run())) {
         job();
     }
-    let wait = Wait { completion: &completion };
     wait.wait();
     drop(wait);
     match slot.take().expect("weft: a finished unblock job left its result") {
@@ -188,7 +191,7 @@ where
 /// |------------|-------------------------------------------------------------|---------------------------|
 /// | `PENDING`  | job queued or running; the waiter parks (green) if it waits | `new`                     |
 /// | `BLOCKING` | the waiter is being unwound and blocks its OS thread        | the waiter, CAS, Release  |
-/// | `DONE`     | the job returned; its result is in the slot                 | the pool thread, swap     |
+/// | `DONE`     | the task is gone; if it ran, its result is in the slot      | the pool thread, swap     |
 struct Completion {
     state: AtomicU8,
     /// The green thread that called `unblock`: woken on `DONE` unless it
@@ -237,8 +240,34 @@ impl Completion {
     }
 }
 
-/// The caller's side of the wait. Lives on the caller's stack from the
-/// moment its job is queued; its `Drop` is what makes lending the stack to
+/// The job `unblock` queues: the caller's task, lifetime erased, and its
+/// completion. Pool thread (or the caller, running it inline). However it
+/// ends, run or dropped unrun, its `Drop` drops the task before it
+/// publishes `DONE`: `DONE` means nothing borrows the caller's frame any
+/// more.
+struct Handoff {
+    task: Option<Box<dyn FnOnce() + Send + 'static>>,
+    completion: Arc<Completion>,
+}
+
+impl Handoff {
+    /// Runs the task (it catches the panics of user code), then completes.
+    fn run(mut self) {
+        if let Some(task) = self.task.take() {
+            task();
+        }
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        drop(self.task.take());
+        self.completion.complete();
+    }
+}
+
+/// The caller's side of the wait. Lives on the caller's stack from before
+/// its job is queued; its `Drop` is what makes lending the stack to
 /// the job sound (see the `SAFETY` comment in [`unblock`]). Owner green
 /// thread only.
 struct Wait<'a> {
@@ -367,21 +396,19 @@ impl Pool {
         // below are decided together; a new thread first waits for the lock.
         let worker = inner.clone();
         let spawned = (inner.spawn)(name, Box::new(move || worker.run()));
-        match spawned {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                state.threads -= 1;
-                warn_spawn_failed(&e);
-                if state.threads > 0 {
-                    Ok(())
-                } else {
-                    // Nobody will take the queue; nothing else can be in it
-                    // (every job queued while `threads == 0` was handed back
-                    // like this one). Ours is the last.
-                    Err(state.queue.pop_back().expect("the job just queued"))
-                }
-            }
-        }
+        let Err(e) = spawned else { return Ok(()) };
+        state.threads -= 1;
+        let result = if state.threads > 0 {
+            Ok(())
+        } else {
+            // Nobody will take the queue; nothing else can be in it (every
+            // job queued while `threads == 0` was handed back like this
+            // one). Ours is the last.
+            Err(state.queue.pop_back().expect("the job just queued"))
+        };
+        drop(state);
+        warn_spawn_failed(&e);
+        result
     }
 
     #[cfg(test)]
@@ -575,6 +602,26 @@ mod tests {
         crate::park();
         // A waiter that blocks after DONE does not block.
         c.block_until_done();
+    }
+
+    /// Records, when dropped, whether `DONE` was already published.
+    struct DoneOnDrop(Arc<Completion>, Arc<AtomicBool>);
+
+    impl Drop for DoneOnDrop {
+        fn drop(&mut self) {
+            self.1.store(self.0.is_done(), SeqCst);
+        }
+    }
+
+    #[test]
+    fn unblock_handoff_dropped_unrun_drops_task_then_completes() {
+        let completion = Arc::new(Completion::new(crate::current()));
+        let done_at_drop = Arc::new(AtomicBool::new(true));
+        let capture = DoneOnDrop(completion.clone(), done_at_drop.clone());
+        let task: Box<dyn FnOnce() + Send> = Box::new(move || drop(capture));
+        drop(Handoff { task: Some(task), completion: completion.clone() });
+        assert!(!done_at_drop.load(SeqCst), "DONE was published before the task was gone");
+        assert!(completion.is_done(), "a job dropped unrun completes");
     }
 
     /// Drops its report of `buf` down the channel: what the green thread's
