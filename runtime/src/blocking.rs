@@ -411,7 +411,7 @@ impl Pool {
         result
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn threads(&self) -> usize {
         self.inner.lock().threads
     }
