@@ -29,8 +29,13 @@
 //! | `green`       | control block, context switch (corosensei), stacks, park state, join, scope, overflow reports |
 //! | `sched`       | worker loop, run queues, stealing unstarted green threads, wakeup routing |
 //! | `time`        | per-worker deadlines                                             |
-//! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, signals        |
+//! | `reactor`     | per-worker epoll, per-fd read/write waiter slots, the wait protocol |
+//! | `io`          | [`io::Pollable`]: any fd made cooperative (the retry-or-park loop) |
+//! | `net`         | std-shaped TCP, UDP and Unix sockets on `Pollable`               |
+//! | `signal`      | waiting for Unix signals from a green thread                     |
+//! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, sockets, signals |
 //! | `panic`       | panic reports that name the green thread                         |
+//! | `blocking`    | the blocking pool and [`unblock`]; [`fs`] is std::fs run on it   |
 //!
 //! # Glossary
 //!
@@ -79,6 +84,7 @@
 #![warn(missing_debug_implementations)]
 
 mod blocking;
+pub mod fs;
 mod green;
 pub mod io;
 mod loom;
@@ -92,6 +98,7 @@ mod sys;
 mod thread;
 mod time;
 
+pub use blocking::{unblock, BLOCKING_KEEP_ALIVE, MAX_BLOCKING_THREADS};
 pub use green::scope::{scope, Scope, ScopedJoinHandle};
 pub use green::stack::{stack_guard_mode, GuardMode, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use runtime::{Runtime, RuntimeBuilder};
