@@ -275,15 +275,19 @@ struct Wait<'a> {
 }
 
 impl Wait<'_> {
-    /// Parks until `DONE` (protocol step 4).
+    /// Parks until `DONE` (protocol step 4). Shielded: cancelling the
+    /// caller, or its `weft::timeout`, takes effect after the job is done,
+    /// because unwinding out of here would make `drop` block the worker.
     fn wait(&self) {
-        while !self.completion.is_done() {
-            if context::unwinding() {
-                // Parking returns at once from here on; `drop` blocks.
-                return;
+        crate::shield(|| {
+            while !self.completion.is_done() {
+                if context::unwinding() {
+                    // Parking returns at once from here on; `drop` blocks.
+                    return;
+                }
+                crate::park();
             }
-            crate::park();
-        }
+        })
     }
 }
 

@@ -33,7 +33,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::green::context;
+use crate::green::{context, interrupt};
 use crate::reactor::{Direction, Registration, Waited};
 use crate::sys::fd::{self, Interest};
 
@@ -121,7 +121,15 @@ impl<T: AsFd> Pollable<T> {
                 result => return result,
             }
             if !context::with_green(|green| green.is_some()) {
-                if !fd::poll_one(self.inner.as_fd(), interest(dir), deadline)? {
+                let limit = interrupt::deadline();
+                let wait_until = match (deadline, limit) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if !fd::poll_one(self.inner.as_fd(), interest(dir), wait_until)? {
+                    if limit.is_some_and(|l| Instant::now() >= l) {
+                        return Err(timeout_elapsed());
+                    }
                     return Err(fd::timed_out());
                 }
                 continue;
@@ -130,6 +138,7 @@ impl<T: AsFd> Pollable<T> {
             match reg.io().wait(dir, t0, deadline) {
                 Waited::Retry => continue,
                 Waited::TimedOut => return Err(fd::timed_out()),
+                Waited::TimeoutElapsed => return Err(timeout_elapsed()),
                 Waited::ShuttingDown => {
                     return Err(io::Error::other("weft: the runtime is shutting down; this green thread cannot wait"))
                 }
@@ -154,6 +163,11 @@ impl<T: AsFd> Pollable<T> {
         }
         Ok(reg)
     }
+}
+
+/// What a socket call inside an elapsed [`crate::timeout`] fails with.
+fn timeout_elapsed() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "weft::timeout deadline elapsed")
 }
 
 /// `Ok` if `fd` is ready for `interest` right now, else `WouldBlock`.

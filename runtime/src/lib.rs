@@ -84,6 +84,7 @@
 #![warn(missing_debug_implementations)]
 
 mod blocking;
+mod cancel;
 pub mod fs;
 mod green;
 pub mod io;
@@ -99,6 +100,8 @@ mod thread;
 mod time;
 
 pub use blocking::{unblock, BLOCKING_KEEP_ALIVE, MAX_BLOCKING_THREADS};
+pub use cancel::{shield, timeout, Elapsed};
+pub use green::local::GreenLocal;
 pub use green::scope::{scope, Scope, ScopedJoinHandle};
 pub use green::stack::{stack_guard_mode, GuardMode, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use runtime::{Runtime, RuntimeBuilder};

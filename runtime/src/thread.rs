@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::green::context::{self, Suspend};
+use crate::green::interrupt;
 use crate::green::join::{Completer, Packet};
+use crate::green::local::{DestroyOnExit, Locals};
 use crate::green::scope::ScopeData;
 use crate::green::{stack, Green, Task};
 use crate::sched::{self, Shared};
@@ -44,7 +46,8 @@ impl fmt::Display for ThreadId {
 }
 
 /// The payload of a green thread that did not run to completion because
-/// it was cancelled: its runtime shut down before it finished.
+/// it was cancelled: by [`JoinHandle::cancel`], or because its runtime shut
+/// down before it finished.
 /// [`JoinHandle::join`] returns it as `Err(Box<dyn Any + Send>)`;
 /// downcast to tell it from a panic:
 ///
@@ -145,9 +148,12 @@ pub fn current() -> GreenThread {
 /// Blocks until the current thread's token is available, as
 /// [`std::thread::park`]: it may also return spuriously, so call it in a
 /// loop that checks a condition.
+///
+/// A blocking point: a cancelled green thread, or one whose
+/// [`timeout`](crate::timeout) has elapsed, unwinds from here.
 pub fn park() {
     if !park_green(None) {
-        std::thread::park();
+        os_park(None);
     }
 }
 
@@ -156,21 +162,64 @@ pub fn park_timeout(dur: Duration) {
     match Instant::now().checked_add(dur) {
         Some(deadline) => {
             if !park_green(Some(deadline)) {
-                std::thread::park_timeout(dur);
+                os_park(Some(deadline));
             }
         }
         None => park(),
     }
 }
 
+/// How a green thread's park ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParkEnd {
+    /// The caller is not a green thread; nothing happened.
+    NotGreen,
+    /// A wakeup, its own deadline, or a spurious return.
+    Woke,
+    /// The deadline of an enclosing `weft::timeout` passed (soft points only;
+    /// hard points unwind instead).
+    TimeoutElapsed,
+}
+
 /// Parks the running green thread until a wakeup or `deadline`. Returns
 /// false if the caller is not a green thread. While the runtime shuts down
 /// (destructors of force-unwound green threads) it returns at once.
+/// Unwinds on cancellation or an elapsed `weft::timeout`.
 pub(crate) fn park_green(deadline: Option<Instant>) -> bool {
+    park_point(deadline, false) != ParkEnd::NotGreen
+}
+
+/// A blocking point of a green thread: checks for interrupts, parks until a
+/// wakeup, `deadline` or the enclosing `weft::timeout` deadline, and checks
+/// again. Cancellation always unwinds; an elapsed timeout unwinds unless
+/// `soft`, when it is returned for the caller to report (sockets fail with
+/// `TimedOut`).
+pub(crate) fn park_point(deadline: Option<Instant>, soft: bool) -> ParkEnd {
+    if !context::with_green(|g| g.is_some()) {
+        return ParkEnd::NotGreen;
+    }
+    if context::unwinding() {
+        return ParkEnd::Woke;
+    }
+    let interrupted = || {
+        if soft {
+            interrupt::check_soft()
+        } else {
+            interrupt::check();
+            false
+        }
+    };
+    if interrupted() {
+        return ParkEnd::TimeoutElapsed;
+    }
+    let deadline = match (deadline, interrupt::deadline()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     context::with_green(|green| {
-        let Some(green) = green else { return false };
-        if context::unwinding() || green.park.try_consume() {
-            return true;
+        let green = green.expect("checked above");
+        if green.park.try_consume() {
+            return;
         }
         let key = deadline.map(|d| sched::add_timer(d, context::current_green().expect("running green thread")));
         if green.park.begin_park() {
@@ -179,21 +228,48 @@ pub(crate) fn park_green(deadline: Option<Instant>) -> bool {
         if let Some(key) = key {
             sched::cancel_timer(key);
         }
-        true
-    })
+    });
+    if interrupted() {
+        return ParkEnd::TimeoutElapsed;
+    }
+    ParkEnd::Woke
+}
+
+/// An OS thread's park: until a wakeup, `deadline` or the enclosing
+/// `weft::timeout` deadline (then it unwinds to that `timeout`).
+fn os_park(deadline: Option<Instant>) {
+    interrupt::check();
+    let deadline = match (deadline, interrupt::deadline()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match deadline {
+        Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
+        None => std::thread::park(),
+    }
+    interrupt::check();
 }
 
 /// Puts the current thread to sleep for at least `dur`: a green thread
-/// parks (its worker runs others), an OS thread sleeps.
+/// parks (its worker runs others), an OS thread sleeps. A blocking point
+/// (see [`park`]).
 pub fn sleep(dur: Duration) {
-    if !context::with_green(|g| g.is_some()) {
-        return std::thread::sleep(dur);
-    }
     let Some(deadline) = Instant::now().checked_add(dur) else {
         loop {
             park();
         }
     };
+    if !context::with_green(|g| g.is_some()) {
+        interrupt::check();
+        match interrupt::deadline() {
+            Some(limit) if limit < deadline => {
+                std::thread::sleep(limit.saturating_duration_since(Instant::now()));
+                interrupt::check();
+            }
+            _ => std::thread::sleep(deadline.saturating_duration_since(Instant::now())),
+        }
+        return;
+    }
     while Instant::now() < deadline && !context::unwinding() {
         park_green(Some(deadline));
     }
@@ -202,6 +278,9 @@ pub fn sleep(dur: Duration) {
 /// Gives up the worker to the other ready green threads (or, on an OS
 /// thread, calls [`std::thread::yield_now`]).
 pub fn yield_now() {
+    if context::with_green(|g| g.is_some_and(|g| g.interrupts.cancel_requested())) {
+        interrupt::check();
+    }
     if !context::yield_green() {
         std::thread::yield_now();
     }
@@ -305,7 +384,20 @@ impl Builder {
         let packet = Arc::new(Packet::new(scope));
         let completer = Completer::new(packet.clone());
         let main = move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            // Cancelled before it ever ran: do not start it at all.
+            if context::with_green(|g| g.is_some_and(|g| g.interrupts.cancel_requested())) {
+                return completer.complete(Err(Box::new(Cancelled)));
+            }
+            // Its green-locals are destroyed before the result is published,
+            // as an OS thread's thread-locals are before `join` returns.
+            let result = {
+                let locals = Locals::default();
+                context::with_green(|g| {
+                    g.expect("a green thread's body runs as that green thread").set_locals(&locals)
+                });
+                let _destroy = DestroyOnExit(&locals);
+                panic::catch_unwind(AssertUnwindSafe(f))
+            };
             match result {
                 // The worker is force-unwinding this green thread (runtime
                 // shutdown): corosensei must see its own payload again; the
@@ -354,6 +446,27 @@ impl<T> JoinHandle<T> {
         &self.thread
     }
 
+    /// Asks the green thread to stop: it unwinds from its current or next
+    /// blocking point (a socket call, sleep, park, join, lock, channel,
+    /// `yield_now`), running its destructors, and [`join`](Self::join) then
+    /// returns `Err` with a [`Cancelled`] payload (no panic message is
+    /// printed). A green thread that has not started yet never runs. Code
+    /// inside [`shield`](crate::shield) is not interrupted; cancellation
+    /// takes effect at the first blocking point after it. Cancelling a
+    /// finished green thread does nothing. Any thread may call this.
+    ///
+    /// ```
+    /// let h = weft::spawn(|| loop { weft::park() });
+    /// h.cancel();
+    /// assert!(h.join().unwrap_err().is::<weft::Cancelled>());
+    /// ```
+    pub fn cancel(&self) {
+        if let Some(green) = self.thread.green() {
+            green.interrupts.request_cancel();
+            green.unpark();
+        }
+    }
+
     pub(crate) fn into_parts(self) -> (Arc<Packet<T>>, GreenThread) {
         (self.packet, self.thread)
     }
@@ -376,7 +489,7 @@ pub(crate) fn join_packet<T>(packet: &Packet<T>, target: &GreenThread) -> std::t
             }
             park_green(None);
         } else {
-            std::thread::park();
+            os_park(None);
         }
         true
     })

@@ -13,13 +13,15 @@
 //! stack and the boxed closure, all `Send`, so idle workers may steal it.
 
 pub(crate) mod context;
+pub(crate) mod interrupt;
 pub(crate) mod join;
+pub(crate) mod local;
 pub(crate) mod overflow;
 pub(crate) mod scope;
 pub(crate) mod stack;
 pub(crate) mod state;
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::sched::Shared;
@@ -46,6 +48,11 @@ pub(crate) struct Green {
     /// thread while it is non-zero: unwinding a scope's owner would free
     /// the frames its children borrow from. Any thread.
     pub(crate) scoped_children: AtomicUsize,
+    /// Cancellation request, `weft::timeout` deadline, shield depth.
+    pub(crate) interrupts: interrupt::Interrupts,
+    /// Its green-local values (on its own stack); null before its body
+    /// starts and after it ends. Only the green thread itself uses it.
+    locals: AtomicPtr<local::Locals>,
 }
 
 const NO_OWNER: usize = usize::MAX;
@@ -61,6 +68,8 @@ impl Green {
             slot: AtomicU32::new(u32::MAX),
             stack_size,
             scoped_children: AtomicUsize::new(0),
+            interrupts: interrupt::Interrupts::new(),
+            locals: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -76,6 +85,15 @@ impl Green {
     pub(crate) fn set_home(&self, owner: usize, slot: u32) {
         self.owner.store(owner, Relaxed);
         self.slot.store(slot, Relaxed);
+    }
+
+    pub(crate) fn locals(&self) -> *const local::Locals {
+        self.locals.load(Relaxed)
+    }
+
+    /// The green thread itself, at the start and end of its body.
+    pub(crate) fn set_locals(&self, locals: *const local::Locals) {
+        self.locals.store(locals.cast_mut(), Relaxed);
     }
 
     /// Owner worker, firing its timer: wake it only if it is still parked.

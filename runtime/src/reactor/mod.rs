@@ -64,10 +64,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::green::context;
+use crate::green::{context, interrupt, Green};
 use crate::sched::{self, Shared};
 use crate::sys::epoll::{self, Epoll};
-use crate::thread::{park_green, GreenThread};
+use crate::thread::{park_point, GreenThread, ParkEnd};
 
 /// The epoll token of the worker's wakeup eventfd.
 pub(crate) const WAKEUP_TOKEN: u64 = u64::MAX;
@@ -215,6 +215,8 @@ pub(crate) enum Waited {
     /// The runtime is shutting down and unwinding this green thread: it
     /// cannot park any more.
     ShuttingDown,
+    /// The deadline of an enclosing `weft::timeout` passed.
+    TimeoutElapsed,
 }
 
 impl ScheduledIo {
@@ -233,10 +235,14 @@ impl ScheduledIo {
     }
 
     /// Steps 3 to 5, for the running green thread, after its operation
-    /// failed with `WouldBlock` having read `t0` at step 1.
+    /// failed with `WouldBlock` having read `t0` at step 1. A cancellation
+    /// unwinds from here; the guard takes the green thread off the list.
     pub(crate) fn wait(&self, dir: Direction, t0: u64, deadline: Option<Instant>) -> Waited {
         if context::unwinding() {
             return Waited::ShuttingDown;
+        }
+        if interrupt::check_soft() {
+            return Waited::TimeoutElapsed;
         }
         let me = context::current_green().expect("weft: reactor wait outside a green thread");
         {
@@ -249,13 +255,12 @@ impl ScheduledIo {
             }
             waiters.push(GreenThread::from_green(me.clone()));
         }
-        park_green(deadline);
-        let still_listed = {
-            let mut waiters = self.lock(dir);
-            let pos = waiters.iter().position(|w| w.green().is_some_and(|g| Arc::ptr_eq(g, &me)));
-            pos.map(|pos| waiters.swap_remove(pos)).is_some()
-        };
-        if still_listed && deadline.is_some_and(|d| Instant::now() >= d) {
+        let listed = Listed { io: self, dir, me: &me };
+        let end = park_point(deadline, true);
+        let still_listed = listed.remove();
+        if end == ParkEnd::TimeoutElapsed {
+            Waited::TimeoutElapsed
+        } else if still_listed && deadline.is_some_and(|d| Instant::now() >= d) {
             Waited::TimedOut
         } else {
             Waited::Retry
@@ -278,6 +283,36 @@ impl ScheduledIo {
         for waiter in waiters.drain(..) {
             waiter.unpark();
         }
+    }
+}
+
+/// A green thread on a slot's waiter list; taken off when this is dropped
+/// (also when a cancellation unwinds through the wait).
+struct Listed<'a> {
+    io: &'a ScheduledIo,
+    dir: Direction,
+    me: &'a Arc<Green>,
+}
+
+impl Listed<'_> {
+    /// Takes the green thread off the list; true if it was still there
+    /// (no event woke it).
+    fn remove(self) -> bool {
+        let removed = self.take_off();
+        std::mem::forget(self);
+        removed
+    }
+
+    fn take_off(&self) -> bool {
+        let mut waiters = self.io.lock(self.dir);
+        let pos = waiters.iter().position(|w| w.green().is_some_and(|g| Arc::ptr_eq(g, self.me)));
+        pos.map(|pos| waiters.swap_remove(pos)).is_some()
+    }
+}
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        self.take_off();
     }
 }
 
