@@ -35,9 +35,11 @@
 mod addr;
 pub(crate) mod socket;
 mod tcp;
+mod udp;
 
 pub use addr::ToSocketAddrs;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
 pub use tcp::{
     Incoming, TcpListener, TcpListenerBuilder, TcpStream, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, DEFAULT_BACKLOG,
 };
+pub use udp::UdpSocket;
