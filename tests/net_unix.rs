@@ -1,7 +1,8 @@
 //! Unix-domain sockets: stream and datagram echo under load, a datagram
-//! send to a full queue, a parked read that leaves its worker free,
-//! timeouts and non-blocking mode, shutdown wakeups, interop with std,
-//! plain OS threads, the abstract namespace.
+//! send to a full queue, a parked read that leaves its worker free, a wait
+//! on a socket registered with another worker, timeouts and non-blocking
+//! mode, shutdown wakeups, interop with std, plain OS threads, the
+//! abstract namespace.
 
 mod support;
 
@@ -526,5 +527,61 @@ fn unix_bind_addr_of_an_unnamed_address_autobinds_an_abstract_name() {
             let err = UnixStream::connect_addr(&unnamed).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput);
         });
+    });
+}
+
+#[test]
+fn unix_stream_ping_pong_waiting_on_another_workers_registration() {
+    // A socket's readiness is dispatched by the worker where it was first
+    // waited on; a green thread of another worker waiting on it is woken
+    // by that worker's dispatch, through a cross-worker unpark.
+    const ROUNDS: usize = 10_000;
+    with_each_runtime("unix-cross", |rt| {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let a = Arc::new(a);
+        let peer = std::thread::spawn(move || {
+            let mut byte = [0u8; 1];
+            for _ in 0..ROUNDS {
+                b.read_exact(&mut byte).unwrap();
+                b.write_all(&byte).unwrap();
+            }
+        });
+        // A std barrier of one party per worker blocks its worker's OS
+        // thread: the two green threads can only pass it on distinct
+        // workers (as in runtime_spread.rs), and stay there.
+        let barrier = Arc::new(std::sync::Barrier::new(rt.workers()));
+        let registered = Arc::new(AtomicBool::new(false));
+        let registrar = rt.spawn({
+            let (a, barrier, registered) = (a.clone(), barrier.clone(), registered.clone());
+            move || {
+                barrier.wait();
+                // The first wait registers `a` with this worker.
+                a.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+                assert_eq!((&*a).read(&mut [0u8; 1]).unwrap_err().kind(), ErrorKind::WouldBlock);
+                a.set_read_timeout(None).unwrap();
+                registered.store(true, SeqCst);
+                support::os_thread_name()
+            }
+        });
+        let player = rt.spawn(move || {
+            barrier.wait();
+            while !registered.load(SeqCst) {
+                weft::yield_now();
+            }
+            // A missed wakeup would park the reader forever; make it fail.
+            a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut byte = [0u8; 1];
+            for i in 0..ROUNDS {
+                (&*a).write_all(&[i as u8]).unwrap();
+                (&*a).read_exact(&mut byte).unwrap_or_else(|e| panic!("round {i}: a wakeup was missed: {e}"));
+                assert_eq!(byte[0], i as u8);
+            }
+            support::os_thread_name()
+        });
+        let (registrar, player) = (registrar.join().unwrap(), player.join().unwrap());
+        if rt.workers() > 1 {
+            assert_ne!(registrar, player, "the barrier put both on one worker");
+        }
+        peer.join().unwrap();
     });
 }
