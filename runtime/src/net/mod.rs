@@ -31,8 +31,8 @@
 //! * Unix-domain addresses are std's [`std::os::unix::net::SocketAddr`],
 //!   used as is; [`UnixListener::incoming`] returns [`UnixIncoming`].
 //! * A Unix `connect` to a full backlog and a datagram `send_to` a full
-//!   queue retry with a backoff ([`UNIX_RETRY_MIN`]..[`UNIX_RETRY_MAX`]):
-//!   the kernel has no readiness event for them (see `net/unix.rs`).
+//!   queue retry after a wait ([`UNIX_RETRY_MIN`] to [`UNIX_RETRY_MAX`]):
+//!   the kernel has no readiness event for them.
 //! * std writes to sockets with `MSG_NOSIGNAL`, so a write to a closed peer
 //!   fails with `BrokenPipe` instead of killing the process with `SIGPIPE`;
 //!   weft calls std's writes and keeps that.
