@@ -28,16 +28,26 @@
 //!   thread that waited on it; if that runtime shuts down, green threads of
 //!   another runtime can no longer wait on the socket (they get an error
 //!   saying so). OS threads can always use it.
+//! * Unix-domain addresses are std's [`std::os::unix::net::SocketAddr`],
+//!   used as is; [`UnixListener::incoming`] returns [`UnixIncoming`].
+//! * A Unix `connect` to a full backlog and a datagram `send_to` a full
+//!   queue retry after a wait ([`UNIX_RETRY_MIN`] to [`UNIX_RETRY_MAX`]):
+//!   the kernel has no readiness event for them.
 //! * std writes to sockets with `MSG_NOSIGNAL`, so a write to a closed peer
 //!   fails with `BrokenPipe` instead of killing the process with `SIGPIPE`;
 //!   weft calls std's writes and keeps that.
 
 mod addr;
+mod backoff;
 pub(crate) mod socket;
 mod tcp;
+mod udp;
+mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
 pub use tcp::{
     Incoming, TcpListener, TcpListenerBuilder, TcpStream, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, DEFAULT_BACKLOG,
 };
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream, UNIX_RETRY_MAX, UNIX_RETRY_MIN};

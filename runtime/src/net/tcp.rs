@@ -3,10 +3,10 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::addr::{each_addr, ToSocketAddrs};
+use super::backoff::AcceptBackoff;
 use super::socket::{blocking_mode_methods, socket_conversions, stream_io, timeout_methods, Socket};
 use crate::io::ready_now;
 use crate::reactor::Direction;
@@ -189,8 +189,7 @@ stream_io!(TcpStream);
 /// kernel's queue and is accepted once a descriptor is free.
 pub struct TcpListener {
     inner: Socket<std::net::TcpListener>,
-    /// Consecutive resource-exhaustion failures of `accept`.
-    exhausted: AtomicU32,
+    backoff: AcceptBackoff,
 }
 
 /// The first wait of `accept` after a resource-exhaustion error.
@@ -208,20 +207,10 @@ impl TcpListener {
 
     /// Accepts a new connection, parking until one arrives.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        match self.inner.read(|l| socket::accept(l.as_fd())) {
-            Ok((fd, addr)) => {
-                self.exhausted.store(0, Relaxed);
-                let stream = TcpStream::from_std_nonblocking(std::net::TcpStream::from(fd));
-                Ok((stream, addr.to_inet()?))
-            }
-            Err(e) if socket::is_resource_exhausted(&e) && !self.inner.is_nonblocking() => {
-                let failures = self.exhausted.fetch_add(1, Relaxed).min(16);
-                let backoff = ACCEPT_BACKOFF_MIN.saturating_mul(1 << failures).min(ACCEPT_BACKOFF_MAX);
-                crate::sleep(backoff);
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
+        let accepted = self.inner.read(|l| socket::accept(l.as_fd()));
+        let (fd, addr) = self.backoff.check(accepted, self.inner.is_nonblocking())?;
+        let stream = TcpStream::from_std_nonblocking(std::net::TcpStream::from(fd));
+        Ok((stream, addr.to_inet()?))
     }
 
     /// An iterator over incoming connections: `accept` in a loop. It never
@@ -237,7 +226,10 @@ impl TcpListener {
 
     /// A new handle to the same listening socket.
     pub fn try_clone(&self) -> io::Result<TcpListener> {
-        Ok(TcpListener { inner: self.inner.try_clone(std::net::TcpListener::try_clone)?, exhausted: AtomicU32::new(0) })
+        Ok(TcpListener {
+            inner: self.inner.try_clone(std::net::TcpListener::try_clone)?,
+            backoff: AcceptBackoff::default(),
+        })
     }
 
     /// Sets `IP_TTL` of accepted connections.
@@ -266,7 +258,7 @@ impl From<std::net::TcpListener> for TcpListener {
     /// If the fd's flags cannot be read or set (it is not an open descriptor).
     fn from(std: std::net::TcpListener) -> TcpListener {
         let inner = Socket::adopt(std).unwrap_or_else(|e| panic!("weft: cannot adopt a std::net::TcpListener: {e}"));
-        TcpListener { inner, exhausted: AtomicU32::new(0) }
+        TcpListener { inner, backoff: AcceptBackoff::default() }
     }
 }
 
@@ -382,7 +374,7 @@ impl TcpListenerBuilder {
             }
             socket::bind(fd.as_fd(), &SockAddr::from_inet(addr))?;
             socket::listen(fd.as_fd(), self.backlog.min(i32::MAX as u32) as i32)?;
-            Ok(TcpListener { inner: Socket::new(std::net::TcpListener::from(fd)), exhausted: AtomicU32::new(0) })
+            Ok(TcpListener { inner: Socket::new(std::net::TcpListener::from(fd)), backoff: AcceptBackoff::default() })
         })
     }
 }

@@ -128,6 +128,57 @@ impl SockAddr {
         }
     }
 
+    /// The kernel form of a std Unix-domain address: a path, a Linux
+    /// abstract name, or unnamed (just the family, which `bind` turns into
+    /// an autobind to a fresh abstract name, as it does for std).
+    pub(crate) fn from_unix(addr: &std::os::unix::net::SocketAddr) -> io::Result<SockAddr> {
+        use std::os::linux::net::SocketAddrExt;
+        if let Some(path) = addr.as_pathname() {
+            return SockAddr::from_unix_path(path);
+        }
+        if let Some(name) = addr.as_abstract_name() {
+            return SockAddr::from_unix_abstract(name);
+        }
+        Ok(SockAddr::unnamed_unix())
+    }
+
+    /// The unnamed Unix-domain address: the family alone.
+    pub(crate) fn unnamed_unix() -> SockAddr {
+        let mut out = SockAddr::zeroed();
+        out.storage.ss_family = libc::AF_UNIX as libc::sa_family_t;
+        out.len = std::mem::offset_of!(libc::sockaddr_un, sun_path) as libc::socklen_t;
+        out
+    }
+
+    /// The Unix-domain address this holds, as std's type. A length of zero
+    /// (what the kernel reports for a datagram from an unbound socket) or
+    /// of just the family is an unnamed address.
+    pub(crate) fn to_unix(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::SocketAddr as UnixAddr;
+        let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+        let len = self.len as usize;
+        if len <= base {
+            return unnamed_unix_addr();
+        }
+        if self.family() != libc::AF_UNIX {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a Unix-domain socket address"));
+        }
+        // SAFETY: the family is AF_UNIX, so the kernel wrote a sockaddr_un
+        // here; storage is larger than and aligned for it.
+        let sun = unsafe { &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+        let path = &sun.sun_path[..(len - base).min(sun.sun_path.len())];
+        let bytes: Vec<u8> = path.iter().map(|&c| c as u8).collect();
+        match bytes.split_first() {
+            Some((0, name)) => UnixAddr::from_abstract_name(name),
+            _ => {
+                // A path is NUL-terminated within `len` (or fills sun_path).
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                UnixAddr::from_pathname(Path::new(std::ffi::OsStr::from_bytes(&bytes[..end])))
+            }
+        }
+    }
+
     fn as_ptr(&self) -> *const libc::sockaddr {
         (&self.storage as *const libc::sockaddr_storage).cast()
     }
@@ -199,6 +250,79 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SockAddr)> {
     })?;
     // SAFETY: `new` was just returned by accept4 and is owned by nobody else.
     Ok((unsafe { OwnedFd::from_raw_fd(new) }, addr))
+}
+
+/// A connected pair of Unix-domain sockets of type `ty` (`SOCK_STREAM`
+/// or `SOCK_DGRAM`), both non-blocking and close-on-exec.
+pub(crate) fn socketpair(ty: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    let ty = ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: both fds were just created by socketpair and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Receives into `buf` without removing the data from the socket
+/// (`MSG_PEEK`); `WouldBlock` if nothing is queued. For the socket types
+/// whose std `peek` is unstable (Unix domain).
+pub(crate) fn peek(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// As [`peek`], also returning the sender's address (in the kernel's
+/// form; for a datagram from an unbound Unix socket its length is zero).
+pub(crate) fn peek_from(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, SockAddr)> {
+    let mut addr = SockAddr::zeroed();
+    addr.len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `addr.storage`
+    // has room for `addr.len` bytes, which the kernel updates.
+    let n = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK,
+            (&mut addr.storage as *mut libc::sockaddr_storage).cast(),
+            &mut addr.len,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((n as usize, addr))
+}
+
+/// True if the socket is shut down for receiving (`POLLRDHUP`). A
+/// non-blocking receive on a Unix datagram socket shut down with
+/// `SHUT_RD` fails with `EAGAIN`, where a blocking one returns 0 bytes;
+/// this tells the two apart.
+pub(crate) fn is_read_shutdown(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+    // SAFETY: one live pollfd; a zero timeout never blocks.
+    cvt(unsafe { libc::poll(&mut pfd, 1, 0) })?;
+    Ok(pfd.revents & libc::POLLRDHUP != 0)
+}
+
+/// The unnamed Unix-domain address, as std's type. std has no constructor
+/// for it; an unbound socket's local address is one (std's documentation
+/// of `is_unnamed` shows exactly that), so it is read once from a
+/// throw-away socket and cloned after that.
+pub(crate) fn unnamed_unix_addr() -> io::Result<std::os::unix::net::SocketAddr> {
+    use std::sync::OnceLock;
+    static UNNAMED: OnceLock<std::os::unix::net::SocketAddr> = OnceLock::new();
+    if let Some(addr) = UNNAMED.get() {
+        return Ok(addr.clone());
+    }
+    let probe = std::os::unix::net::UnixDatagram::from(socket(libc::AF_UNIX, libc::SOCK_DGRAM)?);
+    let addr = probe.local_addr()?;
+    debug_assert!(addr.is_unnamed());
+    Ok(UNNAMED.get_or_init(|| addr).clone())
 }
 
 /// Sets an integer socket option.
