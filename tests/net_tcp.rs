@@ -1,13 +1,9 @@
-//! TCP sockets: echo under load, timeouts, connect errors, shutdown wakeups,
-//! concurrent read and write, interop with std sockets.
+//! TCP sockets: echo under load, every byte checked.
 
 mod support;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
-use std::time::Duration;
 
 use support::{run_green, with_each_runtime};
 use weft::net::{TcpListener, TcpStream};

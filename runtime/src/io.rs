@@ -126,7 +126,11 @@ impl<T: AsFd> Pollable<T> {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                if !fd::poll_one(self.inner.as_fd(), interest(dir), wait_until)? {
+                // Checked before polling too: an fd that polls ready while
+                // the operation still would block must not spin past it.
+                let expired = wait_until.is_some_and(|d| Instant::now() >= d)
+                    || !fd::poll_one(self.inner.as_fd(), interest(dir), wait_until)?;
+                if expired {
                     if limit.is_some_and(|l| Instant::now() >= l) {
                         return Err(timeout_elapsed());
                     }

@@ -84,7 +84,7 @@ impl Signals {
     /// A signal that has arrived and not been returned yet, without waiting.
     pub fn try_wait(&self) -> io::Result<Option<Signal>> {
         let mut byte = [0u8; 1];
-        match (&*self.pipe.get_ref()).read(&mut byte) {
+        match self.pipe.get_ref().read(&mut byte) {
             Ok(1) => Ok(Some(Signal::from(byte[0]))),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
