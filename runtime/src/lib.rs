@@ -33,6 +33,7 @@
 //! | `io`          | [`io::Pollable`]: any fd made cooperative (the retry-or-park loop) |
 //! | `net`         | std-shaped TCP, UDP and Unix sockets on `Pollable`               |
 //! | `signal`      | waiting for Unix signals from a green thread                     |
+//! | `cancel`      | [`timeout`] and [`shield`]; `green/interrupt.rs` is the mechanism |
 //! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, sockets, signals |
 //! | `panic`       | panic reports that name the green thread                         |
 //! | `blocking`    | the blocking pool and [`unblock`]; [`fs`] is std::fs run on it   |
@@ -70,6 +71,13 @@
 //! Every blocking function here also works on a plain OS thread, where it
 //! blocks that thread as std would: `main` can `join` a green thread, `sleep`
 //! or `park` directly.
+//!
+//! # Cancellation and deadlines
+//!
+//! [`JoinHandle::cancel`] unwinds a green thread from its next blocking
+//! point; [`timeout`] bounds every blocking point inside a closure (socket
+//! calls fail with `TimedOut`, the others unwind back to it); [`shield`]
+//! holds both off. [`green_local!`] gives each green thread its own value.
 //!
 //! # Panics and overflows
 //!
