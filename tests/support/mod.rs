@@ -107,3 +107,138 @@ pub fn worker_index(thread_name: &str, prefix: &str) -> Option<usize> {
 pub fn os_thread_name() -> String {
     std::thread::current().name().expect("named thread").to_owned()
 }
+
+/// Runs `f` on its own OS thread and waits at most `limit` for it: a test
+/// whose bug is a hang (a worker blocked, a lost wakeup) then fails with a
+/// message instead of stalling the suite. A panic of `f` is re-raised here.
+/// On timeout the stuck thread is left behind; the test binary still exits.
+pub fn bounded<T: Send + 'static>(limit: std::time::Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("bounded-{what}"))
+        .spawn(move || {
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+        })
+        .expect("spawn a bounded test thread");
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+        Err(_) => panic!("{what}: did not finish within {limit:?} (hung: a blocked worker or a lost wakeup?)"),
+    }
+}
+
+/// Yields (green thread or OS thread) until `cond` holds. Panics after
+/// [`YIELD_LIMIT`], so a condition that never comes fails the test.
+///
+/// On a 1-worker runtime, a green thread that sees a flag set by another
+/// green thread just before a blocking call knows that green thread is now
+/// parked in that call: the worker only came back because it switched out.
+pub fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + YIELD_LIMIT;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
+        weft::yield_now();
+    }
+}
+
+/// How long [`yield_until`] and [`wait_until_os_thread_sleeps`] wait for
+/// their condition before failing the test.
+pub const YIELD_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until OS thread `tid` (a Linux thread id, `libc::gettid()`) is
+/// asleep in the kernel (state `S` in `/proc/self/task/{tid}/stat`): how a
+/// test sees that a thread is blocked in a call without sleeping itself.
+pub fn wait_until_os_thread_sleeps(tid: i32) {
+    let deadline = std::time::Instant::now() + YIELD_LIMIT;
+    while os_thread_state(&tid.to_string()) != Some('S') {
+        assert!(std::time::Instant::now() < deadline, "thread {tid} never blocked");
+        std::thread::yield_now();
+    }
+}
+
+/// The environment variable that makes a re-executed test binary run one
+/// test as a child (its value is the test's name).
+pub const CHILD_ENV: &str = "WEFT_TEST_CHILD";
+
+/// True in the child process started by [`run_child`] for `test`.
+pub fn is_child(test: &str) -> bool {
+    std::env::var(CHILD_ENV).as_deref() == Ok(test)
+}
+
+/// Re-executes this test binary running only `test` (exactly, with output
+/// shown, even if it is `#[ignore]`d) as a child process with
+/// [`CHILD_ENV`] set, and returns how it ended.
+pub fn run_child(test: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().expect("current exe"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1", "--include-ignored"])
+        .env(CHILD_ENV, test)
+        .output()
+        .expect("run child test process")
+}
+
+/// A connected loopback TCP pair of weft streams: (client, server side).
+/// Works from green threads and plain OS threads alike (the connect
+/// completes in the listener's backlog before `accept`).
+pub fn tcp_pair() -> (weft::net::TcpStream, weft::net::TcpStream) {
+    let listener = weft::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let client = weft::net::TcpStream::connect(listener.local_addr().expect("local_addr")).expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    (client, server)
+}
+
+/// Byte `i` of the test pattern with seed `seed` (not periodic in any
+/// power of two, so a shifted or repeated chunk shows).
+pub fn pattern_byte(seed: u64, i: u64) -> u8 {
+    (i.wrapping_mul(7).wrapping_add(i / 251).wrapping_add(seed.wrapping_mul(131)) % 251) as u8
+}
+
+/// `len` bytes of the pattern with seed `seed`, starting at offset `from`.
+pub fn pattern(seed: u64, from: u64, len: usize) -> Vec<u8> {
+    (from..from + len as u64).map(|i| pattern_byte(seed, i)).collect()
+}
+
+/// Checks `got` against the pattern at offset `from`; the message names
+/// the first differing offset.
+pub fn check_pattern(seed: u64, from: u64, got: &[u8], what: &str) {
+    if let Some(i) = got.iter().enumerate().position(|(i, &b)| b != pattern_byte(seed, from + i as u64)) {
+        panic!(
+            "{what}: byte at offset {} is {} instead of {}",
+            from + i as u64,
+            got[i],
+            pattern_byte(seed, from + i as u64)
+        );
+    }
+}
+
+/// The state letter of OS thread `tid` of this process (`R`, `S`, `D`,
+/// ...), from `/proc/self/task/{tid}/stat`; `None` once it has exited.
+fn os_thread_state(tid: &str) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // "tid (comm) S ...": the state follows the last ')', as comm may
+    // contain anything.
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Waits until every worker of the runtime named `name` (threads named
+/// `{name}-{i}`; keep `name` short, Linux keeps 15 bytes of a thread name)
+/// is asleep in the kernel. Workers only sleep in `epoll_wait` when they
+/// have nothing to run, so afterwards every green thread of that runtime
+/// is parked (or finished): how a test sees "parked" on any worker count.
+pub fn wait_until_workers_sleep(name: &str, workers: usize) {
+    let deadline = std::time::Instant::now() + YIELD_LIMIT;
+    loop {
+        let mut asleep = 0;
+        for task in std::fs::read_dir("/proc/self/task").expect("read /proc/self/task").flatten() {
+            let tid = task.file_name().to_string_lossy().into_owned();
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if worker_index(comm.trim_end(), name).is_some() && os_thread_state(&tid) == Some('S') {
+                asleep += 1;
+            }
+        }
+        if asleep == workers {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the workers of {name} never all slept");
+        std::thread::yield_now();
+    }
+}
