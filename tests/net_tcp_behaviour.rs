@@ -525,7 +525,6 @@ fn tcp_sendfile_sends_a_file_range_and_a_short_count_at_eof() {
 /// BUG: its loop returns the `WouldBlock` of the call that found the
 /// socket full and drops the count of bytes already sent.
 #[test]
-#[ignore = "bug: sendfile returns WouldBlock after a partial send, losing the count of bytes sent"]
 fn tcp_sendfile_reports_bytes_sent_before_timeout_or_would_block() {
     const SIZE: u64 = 64 << 20; // far beyond the socket buffers
     let dir = TempDir::new("sendfile-partial");
@@ -684,7 +683,6 @@ fn tcp_runtime_drop_unwinds_green_thread_parked_in_read() {
 /// other worker tells the loop, from its destructor, that the shutdown has
 /// begun.
 #[test]
-#[ignore = "bug: a socket wait during shutdown returns an error instead of parking; an accept loop spins, Runtime::drop hangs"]
 fn tcp_runtime_drop_unwinds_accept_loop_that_was_running() {
     bounded(Duration::from_secs(5), "runtime drop with a running accept loop", || {
         let rt = runtime(2, "acceptloop");

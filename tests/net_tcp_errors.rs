@@ -347,7 +347,6 @@ fn tcp_write_to_closed_peer_does_not_raise_sigpipe() {
 /// `TcpStream::write_vectored` does the same; the `weft::net` docs promise
 /// otherwise.) Fix: `sendmsg(MSG_NOSIGNAL)` in `sys/socket.rs`.
 #[test]
-#[ignore = "bug: write_vectored uses std's writev, which raises SIGPIPE (no MSG_NOSIGNAL)"]
 fn tcp_write_vectored_to_closed_peer_does_not_raise_sigpipe() {
     const TEST: &str = "tcp_write_vectored_to_closed_peer_does_not_raise_sigpipe";
     if is_child(TEST) {
@@ -363,7 +362,6 @@ fn tcp_write_vectored_to_closed_peer_does_not_raise_sigpipe() {
 /// prevent it. Fix: block `SIGPIPE` in the calling thread around the call
 /// and consume the one it raised.
 #[test]
-#[ignore = "bug: sendfile(2) raises SIGPIPE on a closed peer and has no MSG_NOSIGNAL"]
 fn tcp_sendfile_to_closed_peer_does_not_raise_sigpipe() {
     const TEST: &str = "tcp_sendfile_to_closed_peer_does_not_raise_sigpipe";
     if is_child(TEST) {

@@ -138,7 +138,18 @@ impl<T: AsFd> Pollable<T> {
                 }
                 continue;
             }
-            let reg = self.registration()?;
+            let reg = match self.registration() {
+                Ok(reg) => reg,
+                Err(e) if crate::sched::shutting_down() => {
+                    // Our own runtime is shutting down: park, so the worker
+                    // unwinds us here, rather than hand back an error that a
+                    // retry loop (an accept loop) would spin on forever.
+                    // Returns at once in a destructor run by that unwinding.
+                    crate::thread::park_green(None);
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
             match reg.io().wait(dir, t0, deadline) {
                 Waited::Retry => continue,
                 Waited::TimedOut => return Err(fd::timed_out()),

@@ -261,7 +261,9 @@ macro_rules! stream_io {
             }
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-                self.inner.write(|mut s| std::io::Write::write_vectored(&mut s, bufs))
+                // Not std's write_vectored: that is writev(2), which raises
+                // SIGPIPE on a closed peer.
+                self.inner.write(|s| crate::sys::socket::send_vectored(std::os::fd::AsFd::as_fd(s), bufs))
             }
 
             fn flush(&mut self) -> std::io::Result<()> {

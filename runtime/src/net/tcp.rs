@@ -147,9 +147,14 @@ impl TcpStream {
         let mut pos = offset;
         while pos < end {
             let want = usize::try_from(end - pos).unwrap_or(usize::MAX);
-            let sent = self.inner.write(|s| socket::sendfile(s.as_fd(), file.as_fd(), &mut pos, want))?;
-            if sent == 0 {
-                break; // end of file
+            match self.inner.write(|s| socket::sendfile(s.as_fd(), file.as_fd(), &mut pos, want)) {
+                Ok(0) => break, // end of file
+                Ok(_) => {}
+                // Some bytes went out: report them, as `write` reports a
+                // partial write; the error (a timeout, WouldBlock in
+                // non-blocking mode, a reset) comes again on the next call.
+                Err(_) if pos > offset => break,
+                Err(e) => return Err(e),
             }
         }
         Ok(pos - offset)

@@ -200,6 +200,11 @@ pub(crate) fn cancel_timer(key: TimerKey) {
     worker::with_local(|local| local.timers.borrow_mut().cancel(key));
 }
 
+/// True if the caller runs on a worker whose runtime is shutting down.
+pub(crate) fn shutting_down() -> bool {
+    worker::with_local(|local| local.shared.shutdown.load(Acquire)).unwrap_or(false)
+}
+
 /// The runtime and index of the worker the caller runs on, if any.
 pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize)> {
     worker::with_local(|local| (local.shared.clone(), local.index))

@@ -361,6 +361,25 @@ pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
     Ok((errno != 0).then(|| io::Error::from_raw_os_error(errno)))
 }
 
+/// Sends `bufs` in order with `sendmsg(MSG_NOSIGNAL)`: a vectored write
+/// that, unlike `writev`, fails with `EPIPE` instead of raising `SIGPIPE`
+/// when the peer has gone.
+pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: msghdr is plain data; all-zero is a valid (empty) value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is guaranteed ABI-compatible with iovec on Unix; sendmsg only
+    // reads through the pointer.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    // SAFETY: `msg` points to `bufs.len()` live iovecs and no name or
+    // control data.
+    let sent = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sent as usize)
+}
+
 /// Copies up to `count` bytes of `file`, starting at `*offset`, to the
 /// socket `out` inside the kernel, advancing `*offset`. Returns the bytes
 /// sent; `WouldBlock` when the socket buffer is full.
@@ -369,13 +388,47 @@ pub(crate) fn sendfile(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "sendfile offset does not fit in off_t"))?;
     // Linux sends at most 0x7ffff000 bytes per call anyway.
     let count = count.min(0x7fff_f000);
-    // SAFETY: `off` is a live off_t the kernel updates; both fds are open.
-    let sent = unsafe { libc::sendfile(out.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // sendfile has no MSG_NOSIGNAL: a closed peer raises SIGPIPE, which
+    // kills the process unless it ignores the signal. Block it in this
+    // thread for the call, and take back a SIGPIPE the call raised.
+    let sent = without_sigpipe(|| {
+        // SAFETY: `off` is a live off_t the kernel updates; both fds are open.
+        let sent = unsafe { libc::sendfile(out.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+        if sent < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(sent)
+        }
+    })?;
     *offset = off as u64;
     Ok(sent as usize)
+}
+
+/// Runs `f` with `SIGPIPE` blocked in the calling thread. If `f` fails with
+/// `EPIPE` and raised a `SIGPIPE` (one was not already pending), consumes
+/// it, so it is not delivered when the mask is restored.
+fn without_sigpipe<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    // SAFETY: sigset_t is plain data; all-zero is a valid value (and
+    // sigemptyset, pthread_sigmask and sigpending fill these in below).
+    let [mut pipe, mut old, mut pending]: [libc::sigset_t; 3] = unsafe { std::mem::zeroed() };
+    // SAFETY: all three sets are live; these calls have no other preconditions.
+    unsafe {
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        libc::sigpending(&mut pending);
+    }
+    // SAFETY: `pending` was filled by sigpending.
+    let was_pending = unsafe { libc::sigismember(&pending, libc::SIGPIPE) } == 1;
+    let result = f();
+    if !was_pending && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPIPE)) {
+        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `pipe` and `zero` are live; a null siginfo is allowed.
+        unsafe { libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero) };
+    }
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    result
 }
 
 /// Sets `SO_RCVTIMEO` or `SO_SNDTIMEO` as std's `set_read_timeout` does, so
