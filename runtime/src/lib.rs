@@ -29,6 +29,7 @@
 //! | `green`       | control block, context switch (corosensei), stacks, park state, join, scope, overflow reports |
 //! | `sched`       | worker loop, run queues, stealing unstarted green threads, wakeup routing |
 //! | `time`        | per-worker deadlines                                             |
+//! | `sync`        | Mutex, RwLock, Condvar, Semaphore, Barrier, WaitGroup, OnceLock, channels, `select!`: park, never block the worker |
 //! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, signals        |
 //! | `panic`       | panic reports that name the green thread                         |
 //!
@@ -83,6 +84,7 @@ mod loom;
 mod panic;
 mod runtime;
 mod sched;
+pub mod sync;
 mod sys;
 mod thread;
 mod time;
