@@ -299,7 +299,8 @@ fn random_below(n: usize) -> usize {
     thread_local! {
         static STATE: Cell<u64> = const { Cell::new(0x9E37_79B9_7F4A_7C15) };
     }
-    if n <= 1 {
+    // Loom replays each execution and needs every choice to repeat.
+    if n <= 1 || cfg!(loom) {
         return 0;
     }
     STATE.with(|s| {
