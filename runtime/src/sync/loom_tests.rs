@@ -114,6 +114,32 @@ fn loom_channel_send_races_recv_timeout() {
     });
 }
 
+/// A receiver that parks in `recv` is woken by a send made at any point of
+/// its check-register-park sequence.
+#[test]
+fn loom_channel_recv_parks_until_send() {
+    model(|| {
+        let (tx, rx) = mpsc::channel();
+        let receiver = thread::spawn(move || rx.recv());
+        tx.send(7).unwrap();
+        assert_eq!(receiver.join().unwrap(), Ok(7));
+    });
+}
+
+/// A sender parked on a full bounded channel is woken by the receive that
+/// makes room, and its message is the next one received.
+#[test]
+fn loom_bounded_send_parks_until_recv() {
+    model(|| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        tx.send(1).unwrap();
+        let sender = thread::spawn(move || tx.send(2).unwrap());
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        sender.join().unwrap();
+    });
+}
+
 /// Rendezvous: a `try_send` succeeds exactly when the receiver took the
 /// message, even when the receiver gives up concurrently.
 #[test]
