@@ -67,6 +67,12 @@ pub struct SyncSender<T> {
 
 /// The receiving half of a channel. `Send` but not `Sync`, as std's: use
 /// [`mpmc`](super::mpmc) to share receiving.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// let (_tx, rx) = weft::sync::mpsc::channel::<u8>();
+/// shared(&rx);
+/// ```
 pub struct Receiver<T> {
     pub(crate) chan: Arc<Chan<T>>,
     _not_sync: PhantomData<Cell<()>>,
