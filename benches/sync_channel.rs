@@ -59,6 +59,7 @@ fn weft_pair(rt: &weft::Runtime) -> (weft::sync::mpsc::Sender<u64>, weft::sync::
 fn weft_ping_pong(c: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
     // On two workers, rebuild until the pair landed on different workers
     // (the second spawn is usually stolen by the idle worker).
+    let mut tries = 0;
     let (rt, ctl_tx, done_rx) = loop {
         let rt = weft::Runtime::builder().workers(workers).build().expect("weft runtime");
         let (ctl_tx, done_rx) = weft_pair(&rt);
@@ -67,6 +68,8 @@ fn weft_ping_pong(c: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
         if workers == 1 || rt.started_per_worker() == [1, 1] {
             break (rt, ctl_tx, done_rx);
         }
+        tries += 1;
+        assert!(tries < 100, "the ping-pong pair never landed on two different workers");
     };
     let name = if workers == 1 { "weft_1_worker" } else { "weft_2_workers_cross" };
     c.bench_function(name, |b| {
