@@ -325,3 +325,46 @@ fn green_local_falls_back_to_a_value_per_os_thread() {
     assert_eq!(other, 0);
     assert_eq!(SLOT.with(|s| s.get()), 99);
 }
+
+#[test]
+fn cancel_unwinds_a_green_thread_waiting_for_a_mutex() {
+    with_each_runtime("cancel-mutex", |rt| {
+        let lock = Arc::new(weft::sync::Mutex::new(0u32));
+        let held = lock.lock().unwrap();
+        let lock2 = lock.clone();
+        cancel_while_blocked(rt, move || {
+            let _ = lock2.lock();
+        });
+        drop(held);
+        // The cancelled waiter gave its place up: the lock still works.
+        *lock.lock().unwrap() += 1;
+        assert_eq!(*lock.lock().unwrap(), 1);
+    });
+}
+
+#[test]
+fn cancel_unwinds_a_green_thread_waiting_on_a_channel() {
+    with_each_runtime("cancel-channel", |rt| {
+        let (tx, rx) = weft::sync::mpsc::channel::<u32>();
+        cancel_while_blocked(rt, move || {
+            let _ = rx.recv();
+        });
+        // The receiver was dropped with the cancelled green thread.
+        assert!(tx.send(1).is_err());
+    });
+}
+
+#[test]
+fn timeout_unwinds_a_wait_for_a_lock() {
+    with_each_runtime("timeout-lock", |rt| {
+        let lock = Arc::new(weft::sync::Mutex::new(()));
+        let held = lock.lock().unwrap();
+        let lock2 = lock.clone();
+        let r = run_green(rt, move || weft::timeout(Duration::from_millis(20), || drop(lock2.lock())));
+        assert!(r.is_err(), "the lock wait must end by the deadline");
+        drop(held);
+        // The timed-out waiter left the queue: the next locker gets it.
+        let lock3 = lock.clone();
+        run_green(rt, move || drop(lock3.lock().unwrap()));
+    });
+}

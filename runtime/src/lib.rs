@@ -34,6 +34,7 @@
 //! | `net`         | std-shaped TCP, UDP and Unix sockets on `Pollable`               |
 //! | `signal`      | waiting for Unix signals from a green thread                     |
 //! | `cancel`      | [`timeout`] and [`shield`]; `green/interrupt.rs` is the mechanism |
+//! | `sync`        | Mutex, RwLock, Condvar, Semaphore, Barrier, WaitGroup, OnceLock, channels, `select!`: park, never block the worker |
 //! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, sockets, signals |
 //! | `panic`       | panic reports that name the green thread                         |
 //! | `blocking`    | the blocking pool and [`unblock`]; [`fs`] is std::fs run on it   |
@@ -103,6 +104,7 @@ mod reactor;
 mod runtime;
 mod sched;
 pub mod signal;
+pub mod sync;
 mod sys;
 mod thread;
 mod time;

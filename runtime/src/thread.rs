@@ -169,6 +169,14 @@ pub fn park_timeout(dur: Duration) {
     }
 }
 
+/// Parks a green thread or an OS thread until a wakeup or `deadline`; a
+/// blocking point (see [`park`]).
+pub(crate) fn park_until(deadline: Option<Instant>) {
+    if !park_green(deadline) {
+        os_park(deadline);
+    }
+}
+
 /// How a green thread's park ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ParkEnd {
