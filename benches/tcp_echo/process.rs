@@ -1,0 +1,238 @@
+//! The parent's handle on a server child: start it, learn its port, read
+//! its CPU time, stop it. Whatever happens to the parent, the child goes:
+//!
+//! * [`ServerProcess`] kills and reaps the child when dropped, also while
+//!   unwinding from a panic;
+//! * the child exits when its stdin reaches end of file, which the kernel
+//!   delivers when the parent exits for any reason, even `SIGKILL`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::server::Stats;
+use crate::Kind;
+
+/// How long a child may take to print its port.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a child may take to exit after its stdin is closed, before it
+/// is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A running server child. Owned by the parent's main thread.
+pub struct ServerProcess {
+    child: Child,
+    /// Writing asks the child for its stats; closing it, to exit.
+    stdin: Option<ChildStdin>,
+    /// The child's stdout, line by line, from a reader thread.
+    lines: mpsc::Receiver<String>,
+    /// The child's stderr, read to the end on a helper thread.
+    stderr: Option<JoinHandle<String>>,
+    pub addr: SocketAddr,
+    /// Set once the child has been reaped.
+    reaped: bool,
+}
+
+/// What a stopped child left behind.
+pub struct Stopped {
+    /// Its counters when [`ServerProcess::snapshot`] asked, else when it
+    /// exited on request; `None` if it had to be killed.
+    pub stats: Option<Stats>,
+    /// The first line of its stderr, if any.
+    pub stderr: Option<String>,
+}
+
+impl ServerProcess {
+    /// Starts `tcp_echo server KIND WORKERS` and waits for its port.
+    pub fn start(kind: Kind, workers: usize) -> Result<ServerProcess, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut child = Command::new(exe)
+            .args(["server", kind.name(), &workers.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the server child: {e}"))?;
+        let (tx, lines) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let stderr = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                text
+            })
+        });
+        let stdin = child.stdin.take();
+        // From here on the guard owns the child: an early return kills it.
+        let mut server = ServerProcess {
+            child,
+            stdin,
+            lines,
+            stderr,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            reaped: false,
+        };
+        let port = server.wait_for_port()?;
+        server.addr.set_port(port);
+        Ok(server)
+    }
+
+    fn wait_for_port(&mut self) -> Result<u16, String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(port) = line.strip_prefix("port ").and_then(|p| p.trim().parse().ok()) {
+                        return Ok(port);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!("the server printed no port in {START_TIMEOUT:?}"));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let stopped = self.stop();
+                    return Err(format!(
+                        "the server exited before printing its port: {}",
+                        stopped.stderr.unwrap_or_else(|| "no message".into())
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The child's user + system CPU time so far (all its threads).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(&self.child.id().to_string())
+    }
+
+    /// Asks the child to print its counters now; [`ServerProcess::stop`]
+    /// collects them.
+    pub fn snapshot(&mut self) {
+        if let Some(stdin) = &mut self.stdin {
+            let _ = stdin.write_all(b"s").and_then(|()| stdin.flush());
+        }
+    }
+
+    /// Closes the child's stdin, waits for it to print its stats and exit
+    /// (killing it after [`STOP_TIMEOUT`]) and reaps it.
+    pub fn stop(&mut self) -> Stopped {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while !self.reaped {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => self.reaped = true,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    self.reaped = true;
+                }
+            }
+        }
+        // The reader thread ends with the child's stdout; whatever it has
+        // not sent yet is in the pipe and follows shortly.
+        let mut stats = None;
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            if let Some(s) = Stats::from_line(&line) {
+                stats.get_or_insert(s);
+            }
+        }
+        let stderr = self.stderr.take().and_then(|h| h.join().ok()).and_then(|text| {
+            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            let first = lines.next()?.to_owned();
+            let more = lines.count();
+            Some(if more > 0 { format!("{first} (+{more} more lines)") } else { first })
+        });
+        Stopped { stats, stderr }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// CPU time used so far: by the server child, by this process (the
+/// client), and by the whole machine. Taken at both ends of the window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuSample {
+    /// User + system time of the server child, all its threads.
+    pub server: Option<Duration>,
+    /// User + system time of this process.
+    pub client: Option<Duration>,
+    /// All cores: time not idle, softirq included.
+    pub busy: Option<Duration>,
+    /// All cores: time in softirq, where the kernel does much of loopback
+    /// TCP's work; not charged to any process by `/proc/PID/stat`.
+    pub softirq: Option<Duration>,
+}
+
+impl CpuSample {
+    pub fn take(server: &ServerProcess) -> CpuSample {
+        let (busy, softirq) = machine_cpu().unzip();
+        CpuSample { server: server.cpu_time(), client: cpu_time("self"), busy, softirq }
+    }
+
+    /// The CPU time used from `self` to `later`.
+    pub fn until(&self, later: &CpuSample) -> CpuSample {
+        let diff = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
+        CpuSample {
+            server: diff(self.server, later.server),
+            client: diff(self.client, later.client),
+            busy: diff(self.busy, later.busy),
+            softirq: diff(self.softirq, later.softirq),
+        }
+    }
+
+    /// What neither benchmark process nor softirq used: other work on the
+    /// machine competing for the cores (meaningful for a difference).
+    pub fn other(&self) -> Option<Duration> {
+        Some(self.busy?.saturating_sub(self.softirq? + self.server? + self.client?))
+    }
+}
+
+fn ticks_to_duration(ticks: u64) -> Option<Duration> {
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = u64::try_from(per_second).ok().filter(|&t| t > 0)?;
+    Some(Duration::from_nanos(ticks.checked_mul(1_000_000_000)? / per_second))
+}
+
+/// User + system CPU time of process `pid` ("self" for this one), from
+/// `/proc/PID/stat`: fields 14 and 15, in clock ticks.
+pub fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; it ends at the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11); // field 3 is index 0
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    ticks_to_duration(utime + stime)
+}
+
+/// Busy and softirq time of all cores, from the `cpu` line of `/proc/stat`
+/// (user nice system idle iowait irq softirq steal ..., in clock ticks).
+fn machine_cpu() -> Option<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let t: Vec<u64> = line.split_whitespace().skip(1).take(8).map(|v| v.parse().ok()).collect::<Option<_>>()?;
+    let [user, nice, system, _idle, _iowait, irq, softirq, steal] = t[..] else { return None };
+    Some((ticks_to_duration(user + nice + system + irq + softirq + steal)?, ticks_to_duration(softirq)?))
+}
