@@ -95,6 +95,14 @@ impl Measured {
         self.messages as f64 / self.window.as_secs_f64()
     }
 
+    /// Messages per CPU-second spent by the benchmark: client, server and
+    /// the softirq work of loopback TCP. Unlike [`Measured::throughput`] it
+    /// does not depend on how much of the cores other work left us.
+    pub fn per_cpu_second(&self) -> Option<f64> {
+        let cpu = self.cpu.server? + self.cpu.client? + self.cpu.softirq?;
+        Some(self.messages as f64 / cpu.as_secs_f64()).filter(|_| !cpu.is_zero())
+    }
+
     fn notes(&self) -> String {
         let mut notes = Vec::new();
         if self.connected < self.conns {
@@ -184,11 +192,12 @@ fn percentiles(hist: &Histogram<u64>) -> [String; 3] {
 
 pub fn print_row_header() {
     println!(
-        "{:<10} {:>6} {:>3} {:>10} {:>8} {:>8} {:>8} {:>7} {:>15} {:>6} {:>5} {:>5} {:>5} {:>5}  notes",
+        "{:<10} {:>6} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>15} {:>6} {:>5} {:>5} {:>5} {:>5}  notes",
         "kind",
         "conns",
         "rnd",
         "msg/s",
+        "msg/cpu-s",
         "p50",
         "p99",
         "p99.9",
@@ -201,8 +210,8 @@ pub fn print_row_header() {
         "other"
     );
     println!(
-        "{:<10} {:>6} {:>3} {:>10} {:>8} {:>8} {:>8} {:>7} {:>15} {:>6} {:>5} {:>5} {:>5} {:>5}",
-        "", "", "", "", "", "", "", "", "min..max", "us/msg", "cores", "cores", "cores", "cores"
+        "{:<10} {:>6} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>15} {:>6} {:>5} {:>5} {:>5} {:>5}",
+        "", "", "", "", "", "", "", "", "", "min..max", "us/msg", "cores", "cores", "cores", "cores"
     );
 }
 
@@ -218,8 +227,9 @@ pub fn print_row(run: &Run) {
             let [p50, p99, p999] = percentiles(&m.hist);
             let server_us = per_message(m.cpu.server, m.messages).map_or("?".into(), |us| format!("{us:.1}"));
             println!(
-                "{head} {:>10} {:>8} {:>8} {:>8} {:>7} {:>15} {:>6} {:>5} {:>5} {:>5} {:>5}  {}",
+                "{head} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>15} {:>6} {:>5} {:>5} {:>5} {:>5}  {}",
                 grouped(m.throughput() as u64),
+                m.per_cpu_second().map_or("?".into(), |r| grouped(r as u64)),
                 p50,
                 p99,
                 p999,
@@ -238,15 +248,27 @@ pub fn print_row(run: &Run) {
     let _ = std::io::stdout().flush();
 }
 
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 /// The runs of one kind at one connection count, folded.
 struct Summary {
     kind: Kind,
     ran: usize,
     failed: usize,
-    /// Messages per second: the median round's (mean of the middle two).
-    median: f64,
+    /// Messages per second: the median round's.
+    rate: f64,
     min: f64,
     max: f64,
+    /// Messages per CPU-second of the benchmark: the median round's.
+    per_cpu: f64,
     hist: Histogram<u64>,
     /// Worst round.
     starved: usize,
@@ -268,22 +290,17 @@ impl Summary {
         for m in &ok {
             hist.add(&m.hist).expect("histograms of the same bounds add");
         }
-        let mut rates: Vec<f64> = ok.iter().map(|m| m.throughput()).collect();
-        rates.sort_by(f64::total_cmp);
-        let median = match rates.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => rates[n / 2],
-            n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
-        };
+        let rates: Vec<f64> = ok.iter().map(|m| m.throughput()).collect();
         let others: Option<Vec<f64>> =
             ok.iter().map(|m| m.cpu.other().map(|o| o.as_secs_f64() / m.window.as_secs_f64())).collect();
         Some(Summary {
             kind,
             ran: ok.len(),
             failed: mine.len() - ok.len(),
-            median,
+            rate: median(rates.clone()),
             min: rates.iter().copied().fold(f64::INFINITY, f64::min),
             max: rates.iter().copied().fold(0.0, f64::max),
+            per_cpu: median(ok.iter().filter_map(|m| m.per_cpu_second()).collect()),
             hist,
             starved: ok.iter().map(|m| m.starved).max().unwrap_or(0),
             errors: ok.iter().map(|m| m.errors).sum(),
@@ -293,11 +310,24 @@ impl Summary {
     }
 }
 
-fn ratio(num: Option<&Summary>, den: Option<&Summary>) -> Option<f64> {
+/// `num`'s `field` over `den`'s, when both ran.
+fn ratio(num: Option<&Summary>, den: Option<&Summary>, field: fn(&Summary) -> f64) -> Option<f64> {
     match (num, den) {
-        (Some(n), Some(d)) if n.ran > 0 && d.ran > 0 && d.median > 0.0 => Some(n.median / d.median),
+        (Some(n), Some(d)) if n.ran > 0 && d.ran > 0 && field(d) > 0.0 => Some(field(n) / field(d)),
         _ => None,
     }
+}
+
+fn rate(s: &Summary) -> f64 {
+    s.rate
+}
+
+fn per_cpu(s: &Summary) -> f64 {
+    s.per_cpu
+}
+
+fn times(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{r:.2}x"))
 }
 
 /// Prints the summary tables and the verdict on the targets.
@@ -307,12 +337,9 @@ pub fn print_summary(kinds: &[Kind], counts: &[usize], runs: &[Run]) {
         let find = |kind: Kind| summaries.iter().find(|s| s.kind == kind);
         let (pool, may) = (find(Kind::StdPool), find(Kind::May));
         println!();
+        println!("== {conns} connections ==");
         println!(
-            "== {conns} connections: msg/s = median round, latency over all rounds' messages, us/msg = server CPU \
-             per message, other = cores busy with other work =="
-        );
-        println!(
-            "{:<10} {:>4} {:>10} {:>21} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>5} {:>8} {:>7}",
+            "{:<10} {:>4} {:>9} {:>19} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8}",
             "kind",
             "runs",
             "msg/s",
@@ -324,20 +351,22 @@ pub fn print_summary(kinds: &[Kind], counts: &[usize], runs: &[Run]) {
             "errors",
             "us/msg",
             "other",
+            "msg/cpu-s",
             "vs pool",
-            "vs may"
+            "vs may",
+            "pool/cpu",
+            "may/cpu"
         );
         for s in &summaries {
             let [p50, p99, p999] = percentiles(&s.hist);
-            let x = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
             let range =
                 if s.ran > 0 { format!("{}..{}", grouped(s.min as u64), grouped(s.max as u64)) } else { "-".into() };
             let runs = if s.failed > 0 { format!("{}+{}F", s.ran, s.failed) } else { s.ran.to_string() };
             println!(
-                "{:<10} {:>4} {:>10} {:>21} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>5} {:>8} {:>7}",
+                "{:<10} {:>4} {:>9} {:>19} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8}",
                 s.kind.name(),
                 runs,
-                grouped(s.median as u64),
+                grouped(s.rate as u64),
                 range,
                 p50,
                 p99,
@@ -346,11 +375,19 @@ pub fn print_summary(kinds: &[Kind], counts: &[usize], runs: &[Run]) {
                 s.errors,
                 s.server_us.map_or("?".into(), |us| format!("{us:.1}")),
                 s.other.map_or("?".into(), |o| format!("{o:.2}")),
-                x(ratio(Some(s), pool)),
-                x(ratio(Some(s), may)),
+                grouped(s.per_cpu as u64),
+                times(ratio(Some(s), pool, rate)),
+                times(ratio(Some(s), may, rate)),
+                times(ratio(Some(s), pool, per_cpu)),
+                times(ratio(Some(s), may, per_cpu)),
             );
         }
     }
+    println!();
+    println!("msg/s: the median round; min..max: all rounds; latency: all rounds' messages together;");
+    println!("us/msg: server CPU per message; other: cores busy with other work during the window (mean);");
+    println!("msg/cpu-s: messages per CPU-second used by client + server + softirq (median round), a throughput");
+    println!("  that does not depend on the share of the cores the benchmark got; pool/cpu, may/cpu: its ratios.");
     print_targets(counts, runs);
 }
 
@@ -360,10 +397,11 @@ fn print_targets(counts: &[usize], runs: &[Run]) {
     if counts.contains(&TARGET_VS_POOL_CONNS) {
         let weft = Summary::of(Kind::Weft, TARGET_VS_POOL_CONNS, runs);
         let pool = Summary::of(Kind::StdPool, TARGET_VS_POOL_CONNS, runs);
-        match (ratio(weft.as_ref(), pool.as_ref()), &weft) {
+        match (ratio(weft.as_ref(), pool.as_ref(), rate), &weft) {
             (Some(r), Some(w)) => println!(
                 "target at {TARGET_VS_POOL_CONNS} connections: weft >= {TARGET_VS_POOL}x std-pool64 throughput and no \
-                 connection starved: {r:.2}x, {} starved -> {}",
+                 connection starved: {r:.2}x ({} per CPU-second), {} starved -> {}",
+                times(ratio(weft.as_ref(), pool.as_ref(), per_cpu)),
                 w.starved,
                 verdict(r >= TARGET_VS_POOL && w.starved == 0 && w.errors == 0)
             ),
@@ -373,9 +411,10 @@ fn print_targets(counts: &[usize], runs: &[Run]) {
     if counts.contains(&TARGET_VS_MAY_CONNS) {
         let weft = Summary::of(Kind::Weft, TARGET_VS_MAY_CONNS, runs);
         let may = Summary::of(Kind::May, TARGET_VS_MAY_CONNS, runs);
-        match ratio(weft.as_ref(), may.as_ref()) {
+        match ratio(weft.as_ref(), may.as_ref(), rate) {
             Some(r) => println!(
-                "target at {TARGET_VS_MAY_CONNS} connections: weft >= may throughput: {r:.2}x -> {}",
+                "target at {TARGET_VS_MAY_CONNS} connections: weft >= may throughput: {r:.2}x ({} per CPU-second) -> {}",
+                times(ratio(weft.as_ref(), may.as_ref(), per_cpu)),
                 verdict(r >= TARGET_VS_MAY)
             ),
             None => println!("target at {TARGET_VS_MAY_CONNS} connections: not measured (weft or may missing)"),
