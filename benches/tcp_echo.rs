@@ -9,6 +9,7 @@
 //! cargo bench --bench tcp_echo                          # everything, 3 rounds (about 4 minutes)
 //! cargo bench --bench tcp_echo -- --quick               # 1 round, shorter windows
 //! cargo bench --bench tcp_echo -- --conns 10000 --kinds weft,std-pool64
+//! cargo bench --bench tcp_echo -- --conns 10000 --rate 2  # paced: 2 msg/s per connection
 //! cargo bench --bench tcp_echo -- --help                # all options
 //! ```
 //!
@@ -51,8 +52,12 @@
 //!   ("coordinated omission"); compare percentiles at equal connections.
 //! * `starved` counts connections that completed no message in the window.
 //!   The std pool serves 64 connections at a time, each until it closes:
-//!   with long-lived connections the rest wait for ever. Its throughput is
-//!   that of the 64 served, so read it with its starved count.
+//!   with long-lived connections the rest wait for ever. In the closed loop
+//!   its throughput is that of the 64 served, which is as high as that of
+//!   all 10,000 (64 busy connections saturate two cores just as well), so
+//!   read it with its starved count. The paced load (`--rate`) is the shape
+//!   where that shows in throughput: every connection asks for a little,
+//!   and a server earns throughput only by serving them all.
 //! * A contender that cannot run a configuration (threads, mappings or
 //!   descriptors run out) gets a row saying so; the run goes on.
 //!
@@ -129,6 +134,8 @@ usage: cargo bench --bench tcp_echo -- [options]
   --client-workers N    single-worker weft runtimes of the load generator (default: cores)
   --server-workers N    workers of the weft and may servers (default: cores)
   --deadline SECS       skip runs that would end after it (default: 900)
+  --rate R              paced load: R messages per second per connection, latency from the
+                        scheduled send (default: closed loop, each connection as fast as it can)
 Without --bench (as cargo test runs it): a smoke test, 8 connections for 0.2 s.";
 
 /// What to run. Built from the defaults of the mode, then the arguments.
@@ -144,6 +151,8 @@ struct Options {
     client_workers: usize,
     server_workers: usize,
     deadline: Duration,
+    /// Paced load: messages per second per connection. `None`: closed loop.
+    rate: Option<f64>,
 }
 
 impl Options {
@@ -160,6 +169,7 @@ impl Options {
             client_workers: cores,
             server_workers: cores,
             deadline: secs(if bench { 900.0 } else { 60.0 }),
+            rate: None,
         }
     }
 
@@ -177,18 +187,24 @@ impl Options {
                 None => (arg.as_str(), None),
             };
             let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{key} needs a value"));
+            let count = |v: &str| number(v).filter(|&n| n > 0).ok_or(bad(key, v));
+            let secs = |v: &str| seconds(v).ok_or(bad(key, v));
             match key {
                 "--bench" | "--quick" => {}
-                "--kinds" => {
-                    o.kinds = list(&value()?, |k| Kind::parse(k).ok_or(format!("unknown kind {k:?}")))?;
+                "--kinds" => o.kinds = list(&value()?, |k| Kind::parse(k).ok_or(format!("unknown kind {k:?}")))?,
+                "--conns" => o.conns = list(&value()?, count)?,
+                "--rounds" => o.rounds = count(&value()?)?,
+                "--client-workers" => o.client_workers = count(&value()?)?,
+                "--server-workers" => o.server_workers = count(&value()?)?,
+                "--warmup" => o.warmup = secs(&value()?)?,
+                "--measure" => {
+                    o.measure = secs(&value()?).and_then(|d| Some(d).filter(|d| !d.is_zero()).ok_or(bad(key, "0")))?
                 }
-                "--conns" => o.conns = list(&value()?, |n| number(n).filter(|&n| n > 0).ok_or(bad(key, n)))?,
-                "--rounds" => o.rounds = number(&value()?).filter(|&n| n > 0).ok_or(bad(key, arg))?,
-                "--client-workers" => o.client_workers = number(&value()?).filter(|&n| n > 0).ok_or(bad(key, arg))?,
-                "--server-workers" => o.server_workers = number(&value()?).filter(|&n| n > 0).ok_or(bad(key, arg))?,
-                "--warmup" => o.warmup = seconds(&value()?).ok_or(bad(key, arg))?,
-                "--measure" => o.measure = seconds(&value()?).filter(|d| !d.is_zero()).ok_or(bad(key, arg))?,
-                "--deadline" => o.deadline = seconds(&value()?).ok_or(bad(key, arg))?,
+                "--deadline" => o.deadline = secs(&value()?)?,
+                "--rate" => {
+                    let v = value()?;
+                    o.rate = Some(v.parse().ok().filter(|r: &f64| r.is_finite() && *r >= 0.001).ok_or(bad(key, &v))?);
+                }
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 // `cargo test` may pass libtest's flags and filters to every
                 // target; the smoke test ignores them.
@@ -269,7 +285,8 @@ fn measure(kind: Kind, conns: usize, o: &Options) -> Result<Measured, String> {
         return Err(format!("no connection could be made ({why})"));
     }
     let start = Instant::now();
-    let window = Window { measure: start + o.warmup, end: start + o.warmup + o.measure };
+    let interval = o.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let window = Window { start, measure: start + o.warmup, end: start + o.warmup + o.measure, interval };
     load.release(window);
     sleep_until(window.measure);
     let cpu = CpuSample::take(&server);
@@ -291,7 +308,14 @@ fn measure(kind: Kind, conns: usize, o: &Options) -> Result<Measured, String> {
 fn print_header(o: &Options, fd_limit: Option<libc::rlim_t>) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mode = if o.bench { "benchmark" } else { "smoke test (run with --bench for the benchmark)" };
-    println!("tcp_echo {mode}: {MSG_SIZE} B messages echoed over loopback, closed loop");
+    let shape = match o.rate {
+        None => "closed loop (each connection sends its next message when the echo is back)".to_owned(),
+        Some(r) => format!(
+            "paced: {r} msg/s per connection, offered {} msg/s in all; latency from the scheduled send time",
+            o.conns.iter().map(|&n| format!("{:.0}", n as f64 * r)).collect::<Vec<_>>().join(" / ")
+        ),
+    };
+    println!("tcp_echo {mode}: {MSG_SIZE} B messages echoed over loopback, {shape}");
     println!(
         "machine: {cores} cores, SHARED by the load generator and the server process: the throughput is what \
          both together fit in {cores} cores"

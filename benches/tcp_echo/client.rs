@@ -1,6 +1,16 @@
 //! The load generator: one weft green thread per connection, each in a
-//! closed loop (write one message, read the echo, check it, repeat), the
-//! same for every server kind.
+//! loop of write one message, read the echo, check it; the same for every
+//! server kind. Two shapes:
+//!
+//! * closed loop (the default): the next message goes as soon as the echo
+//!   is back, so every connection asks for all the throughput it can get;
+//! * paced (`Window::interval`): each connection sends one message per
+//!   interval, on a fixed schedule whose phase is spread over the
+//!   connections, and latency is measured from the *scheduled* send time,
+//!   so a server that falls behind shows its queueing delay (no
+//!   coordinated omission). This is the shape of many mostly idle
+//!   connections, where serving all of them matters more than the speed of
+//!   a few.
 //!
 //! A run, driven by the parent's main thread:
 //!
@@ -54,11 +64,15 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, HIST_DIGITS).expect("valid histogram bounds")
 }
 
-/// When the green threads start, start measuring, and stop.
+/// When the green threads start, start measuring and stop, and how they
+/// send.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {
+    pub start: Instant,
     pub measure: Instant,
     pub end: Instant,
+    /// Paced: one message per connection per `interval`. `None`: closed loop.
+    pub interval: Option<Duration>,
 }
 
 /// What the parent's thread and the client's green threads share. Any thread.
@@ -191,8 +205,8 @@ fn connection(id: u64, addr: SocketAddr, shared: &Shared) -> ConnStats {
     stats
 }
 
-/// The closed loop of one connection. Messages carry the connection id and
-/// a sequence number, so a reply from the wrong request is caught.
+/// The loop of one connection. Messages carry the connection id and a
+/// sequence number, so a reply from the wrong request is caught.
 fn echo_loop(id: u64, mut stream: weft::net::TcpStream, window: Window, stats: &mut ConnStats) -> Result<(), String> {
     let mut request = [0u8; MSG_SIZE];
     for (i, byte) in request.iter_mut().enumerate() {
@@ -201,8 +215,24 @@ fn echo_loop(id: u64, mut stream: weft::net::TcpStream, window: Window, stats: &
     request[..8].copy_from_slice(&id.to_le_bytes());
     let mut reply = [0u8; MSG_SIZE];
     let hist = stats.hist.as_mut().expect("a connected ConnStats has a histogram");
+    // Paced: the first send of connection `id` is at a fraction of the
+    // interval spread by the golden ratio, so sends do not come in bursts.
+    let mut next = window.start + window.interval.map_or(Duration::ZERO, |i| i.mul_f64((id as f64 * 0.618_034) % 1.0));
     for seq in 0u64.. {
-        let sent = Instant::now();
+        let sent = match window.interval {
+            None => Instant::now(),
+            Some(interval) => {
+                let now = Instant::now();
+                if next > now {
+                    weft::sleep(next - now);
+                }
+                // Behind schedule, the message goes at once; its latency
+                // still counts from when it should have gone.
+                let scheduled = next;
+                next += interval;
+                scheduled
+            }
+        };
         if sent >= window.end {
             return Ok(());
         }
@@ -215,7 +245,7 @@ fn echo_loop(id: u64, mut stream: weft::net::TcpStream, window: Window, stats: &
         }
         if done >= window.measure && done < window.end {
             stats.messages += 1;
-            hist.saturating_record(done.duration_since(sent).as_micros().max(1) as u64);
+            hist.saturating_record(done.saturating_duration_since(sent).as_micros().max(1) as u64);
         }
     }
     Ok(())
