@@ -26,10 +26,12 @@
 //! limit here is 20,000; and so no server inherits another's threads,
 //! stacks or allocator state, and a server that breaks only fails its row.
 //!
-//! The load generator is this process and the same for every kind: a fresh
-//! weft runtime per run, one green thread per connection in a closed loop
-//! (see `tcp_echo/client.rs`). All connections start together after every
-//! connect is done; messages completing in the warm-up are not counted.
+//! The load generator is this process and the same for every kind: fresh
+//! single-worker weft runtimes per run (one per client worker, connections
+//! dealt to them in turn), one green thread per connection, in a closed
+//! loop or paced (see `tcp_echo/client.rs`). All connections start together
+//! after every connect is done; messages completing in the warm-up are not
+//! counted.
 //!
 //! Runs are interleaved, kinds within rounds (weft, std-thread, std-pool64,
 //! may, weft, ...), so drift in the machine touches every kind alike.
@@ -43,13 +45,18 @@
 //!   system of the child; loopback TCP's softirq work is charged to no
 //!   process and shows in `sirq`).
 //! * The machine may be shared with other work: `other` is the cores busy
-//!   with neither benchmark process nor softirq during the window. Rows
-//!   where it is high measured contention, not the server; the summary
-//!   takes each kind's median round to damp them.
-//! * Latency is the closed-loop round trip: a client sends its next message
-//!   only after the previous reply, so queueing delay inside a slow server
-//!   shows as lower throughput rather than as higher latency
+//!   with neither benchmark process nor softirq during the window. The
+//!   scheduler shares the cores per thread, so a server with thousands of
+//!   runnable threads takes a larger share from other work than one with
+//!   two workers: under contention msg/s measures that share as much as
+//!   the server. `msg/cpu-s` (messages per CPU-second of client + server +
+//!   softirq) does not depend on it; the summary gives ratios of both, and
+//!   takes each kind's median round.
+//! * In the closed loop latency is the round trip: a client sends its next
+//!   message only after the previous reply, so queueing delay inside a slow
+//!   server shows as lower throughput rather than as higher latency
 //!   ("coordinated omission"); compare percentiles at equal connections.
+//!   Paced (`--rate`), latency counts from the scheduled send time.
 //! * `starved` counts connections that completed no message in the window.
 //!   The std pool serves 64 connections at a time, each until it closes:
 //!   with long-lived connections the rest wait for ever. In the closed loop
