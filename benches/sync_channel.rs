@@ -32,19 +32,26 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 /// Threads contending for the mutex.
 const CONTENDERS: u64 = 100;
 
-/// A ping-pong pair on weft: returns the control channels of side A.
-fn weft_pair(rt: &weft::Runtime) -> (weft::sync::mpsc::Sender<u64>, weft::sync::mpsc::Receiver<()>) {
+/// A ping-pong pair on weft: returns the control channels of side A. With
+/// `apart`, the two green threads first meet at a std barrier, which blocks
+/// the OS thread of whichever arrives first: the other can then only start
+/// on another worker, so the pair is on different workers for certain.
+fn weft_pair(rt: &weft::Runtime, apart: bool) -> (weft::sync::mpsc::Sender<u64>, weft::sync::mpsc::Receiver<()>) {
     use weft::sync::mpsc::channel;
     let (ctl_tx, ctl_rx) = channel::<u64>();
     let (done_tx, done_rx) = channel::<()>();
     let (ping_tx, ping_rx) = channel::<u64>();
     let (pong_tx, pong_rx) = channel::<u64>();
+    let barrier = Arc::new(std::sync::Barrier::new(if apart { 2 } else { 1 }));
+    let b2 = barrier.clone();
     rt.spawn(move || {
+        b2.wait();
         for v in ping_rx.iter() {
             pong_tx.send(v).unwrap();
         }
     });
     rt.spawn(move || {
+        barrier.wait();
         for rounds in ctl_rx.iter() {
             for i in 0..rounds {
                 ping_tx.send(i).unwrap();
@@ -57,20 +64,11 @@ fn weft_pair(rt: &weft::Runtime) -> (weft::sync::mpsc::Sender<u64>, weft::sync::
 }
 
 fn weft_ping_pong(c: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
-    // On two workers, rebuild until the pair landed on different workers
-    // (the second spawn is usually stolen by the idle worker).
-    let mut tries = 0;
-    let (rt, ctl_tx, done_rx) = loop {
-        let rt = weft::Runtime::builder().workers(workers).build().expect("weft runtime");
-        let (ctl_tx, done_rx) = weft_pair(&rt);
-        ctl_tx.send(1).unwrap();
-        done_rx.recv().unwrap();
-        if workers == 1 || rt.started_per_worker() == [1, 1] {
-            break (rt, ctl_tx, done_rx);
-        }
-        tries += 1;
-        assert!(tries < 100, "the ping-pong pair never landed on two different workers");
-    };
+    let rt = weft::Runtime::builder().workers(workers).build().expect("weft runtime");
+    let (ctl_tx, done_rx) = weft_pair(&rt, workers > 1);
+    ctl_tx.send(1).unwrap();
+    done_rx.recv().unwrap();
+    assert!(workers == 1 || rt.started_per_worker() == [1, 1], "the barrier puts the pair on two workers");
     let name = if workers == 1 { "weft_1_worker" } else { "weft_2_workers_cross" };
     c.bench_function(name, |b| {
         b.iter_custom(|iters| {
