@@ -8,9 +8,24 @@
 //! | `ready`  | started green threads (table slot) | owner worker only     | owner worker      |
 //! | `fresh`  | unstarted [`Task`]s                | owner worker          | owner, or stealers|
 //! | `inbox`  | started green threads woken remotely | any thread          | owner worker      |
+//! | `placed` | unstarted [`Task`]s placed here by another worker | any thread | owner, or stealers |
 //!
 //! plus one runtime-wide `injector` of unstarted tasks spawned from outside
 //! the runtime's workers.
+//!
+//! # Placing new green threads
+//!
+//! A started green thread never moves (decision 1), so where it starts is
+//! the only balancing there is. Stealing alone balances badly for the
+//! common server shape, an accept loop spawning one green thread per
+//! connection: the spawning worker starts each new green thread itself
+//! long before a sleeping worker has woken up to steal it, and a whole
+//! server ends up on one worker. So [`submit`] on a worker compares loads
+//! (green threads alive on a worker plus unstarted ones queued for it): if
+//! another worker's load is lower than its own by more than
+//! [`PLACEMENT_SLACK`], the task goes to that worker's `placed` queue and
+//! that worker is woken; otherwise it stays local, which keeps
+//! spawn-then-join of short tasks local and cheap.
 //!
 //! # Routing a wakeup (DESIGN.md decision 2)
 //!
@@ -70,8 +85,16 @@ pub(crate) struct Remote {
     pub(crate) eventfd: EventFd,
     /// Its epoll instance and fd registrations (the eventfd is one of them).
     pub(crate) reactor: Reactor,
-    /// Green threads started on this worker so far (metrics).
+    /// Green threads started on this worker so far (metrics). Written by
+    /// the owner only.
     pub(crate) started: AtomicU64,
+    /// Green threads that ended on this worker. Written by the owner only.
+    pub(crate) finished: AtomicU64,
+    /// Unstarted tasks another worker placed here (see "Placing new green
+    /// threads").
+    pub(crate) placed: Injector<Task>,
+    /// Tasks pushed to `placed` and not yet taken (a load estimate).
+    pub(crate) placed_len: AtomicUsize,
 }
 
 impl Shared {
@@ -88,6 +111,9 @@ impl Shared {
                     eventfd,
                     reactor,
                     started: AtomicU64::new(0),
+                    finished: AtomicU64::new(0),
+                    placed: Injector::new(),
+                    placed_len: AtomicUsize::new(0),
                 })
             })
             .collect::<io::Result<Vec<_>>>()?;
@@ -99,6 +125,16 @@ impl Shared {
             sleepers: AtomicUsize::new(0),
             config,
         })
+    }
+
+    /// The least loaded worker other than `me`, if its load is lower than
+    /// `mine` by more than [`PLACEMENT_SLACK`].
+    pub(crate) fn placement_target(&self, me: usize, mine: u64) -> Option<usize> {
+        let (index, load) = (0..self.workers.len())
+            .filter(|&i| i != me)
+            .map(|i| (i, self.workers[i].load()))
+            .min_by_key(|&(_, load)| load)?;
+        (load + PLACEMENT_SLACK < mine).then_some(index)
     }
 
     /// Wakes worker `index` if it sleeps; true if this call woke it.
@@ -140,6 +176,7 @@ impl Shared {
         while !matches!(self.injector.steal(), Steal::Empty) {}
         for remote in self.workers.iter() {
             while !matches!(remote.inbox.steal(), Steal::Empty) {}
+            while !matches!(remote.placed.steal(), Steal::Empty) {}
         }
     }
 }
@@ -161,20 +198,51 @@ pub(crate) fn schedule(green: &Arc<Green>) {
     let _ = rt.wake(owner);
 }
 
+/// How much more loaded (alive plus queued green threads) the spawning
+/// worker must be than the least loaded one before a new green thread is
+/// placed there instead of locally. Small enough that a burst of spawns
+/// spreads after a couple of tasks, large enough that spawn-then-join of
+/// one short task (load 1 or 2 here, 0 elsewhere) stays local.
+pub(crate) const PLACEMENT_SLACK: u64 = 2;
+
+impl Remote {
+    /// Green threads alive on this worker plus unstarted ones queued for it
+    /// by placement. An estimate: other threads update it concurrently.
+    fn load(&self) -> u64 {
+        let alive = self.started.load(Relaxed).saturating_sub(self.finished.load(Relaxed));
+        alive + self.placed_len.load(Relaxed) as u64
+    }
+}
+
 /// Queues a new green thread. On a worker of `rt` it goes to that worker's
-/// stealable queue, elsewhere to the runtime's injector.
+/// stealable queue, or to a clearly less loaded worker's `placed` queue;
+/// elsewhere to the runtime's injector.
 pub(crate) fn submit(rt: &Arc<Shared>, task: Task) {
     if rt.shutdown.load(Acquire) {
         drop(task); // reported as cancelled
         return;
     }
     let mut task = Some(task);
-    worker::with_local(|local| local.try_push_fresh(rt, &mut task));
+    let here = worker::with_local(|local| local.try_push_fresh(rt, &mut task)).flatten();
     if let Some(task) = task {
-        rt.injector.push(task);
+        match here {
+            Some(target) => {
+                let remote = &rt.workers[target];
+                remote.placed_len.fetch_add(1, Relaxed);
+                remote.placed.push(task);
+                fence(SeqCst);
+                let _ = rt.wake(target);
+            }
+            None => {
+                rt.injector.push(task);
+                fence(SeqCst);
+                rt.wake_one();
+            }
+        }
+    } else {
+        fence(SeqCst);
+        rt.wake_one();
     }
-    fence(SeqCst);
-    rt.wake_one();
     if rt.shutdown.load(SeqCst) {
         // Raced with shutdown: make sure nothing is left behind.
         rt.drain();
@@ -214,4 +282,52 @@ pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize)> {
 pub(crate) fn current_or_default() -> Arc<Shared> {
     worker::with_local(|local| local.shared.clone())
         .unwrap_or_else(|| crate::runtime::default_runtime().shared().clone())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn shared(workers: usize) -> Shared {
+        let deques: Vec<crossbeam_deque::Worker<Task>> =
+            (0..workers).map(|_| crossbeam_deque::Worker::new_fifo()).collect();
+        let config = Config { stack_size: 64 * 1024, name: "placement".into() };
+        Shared::new(config, deques.iter().map(|d| d.stealer()).collect()).unwrap()
+    }
+
+    fn set_load(shared: &Shared, worker: usize, alive: u64, placed: usize) {
+        shared.workers[worker].started.store(alive + 7, Relaxed);
+        shared.workers[worker].finished.store(7, Relaxed);
+        shared.workers[worker].placed_len.store(placed, Relaxed);
+    }
+
+    #[test]
+    fn placement_keeps_a_spawn_local_within_the_slack() {
+        let shared = shared(2);
+        set_load(&shared, 1, 0, 0);
+        // Spawn-then-join: the spawner plus its child.
+        assert_eq!(shared.placement_target(0, 2), None);
+        assert_eq!(shared.placement_target(0, PLACEMENT_SLACK), None);
+    }
+
+    #[test]
+    fn placement_sends_a_spawn_to_the_least_loaded_worker() {
+        let shared = shared(4);
+        set_load(&shared, 1, 5, 0);
+        set_load(&shared, 2, 1, 1); // alive and queued both count
+        set_load(&shared, 3, 4, 0);
+        assert_eq!(shared.placement_target(0, 10), Some(2));
+        assert_eq!(shared.placement_target(0, 2 + PLACEMENT_SLACK), None, "within the slack of the least loaded");
+        assert_eq!(shared.placement_target(0, 3 + PLACEMENT_SLACK), Some(2));
+    }
+
+    #[test]
+    fn placement_never_targets_the_spawning_worker() {
+        let shared = shared(2);
+        set_load(&shared, 0, 0, 0);
+        set_load(&shared, 1, 50, 0);
+        assert_eq!(shared.placement_target(0, 100), Some(1));
+        assert_eq!(shared.placement_target(1, 100), Some(0));
+        assert_eq!(shared.placement_target(1, 1), None);
+    }
 }

@@ -141,14 +141,22 @@ impl Local {
         true
     }
 
-    /// Queues a new task here (taking it out of `task`) if `rt` is this
-    /// worker's runtime.
-    pub(crate) fn try_push_fresh(&self, rt: &Arc<Shared>, task: &mut Option<Task>) {
-        if self.is_mine(rt) {
-            if let Some(task) = task.take() {
-                self.fresh.push(task);
-            }
+    /// For a task of this worker's runtime: queues it here (taking it out
+    /// of `task`), or returns the less loaded worker it should be placed on
+    /// instead (see `sched` "Placing new green threads"). `None` if `rt` is
+    /// not this worker's runtime.
+    pub(crate) fn try_push_fresh(&self, rt: &Arc<Shared>, task: &mut Option<Task>) -> Option<usize> {
+        if !self.is_mine(rt) {
+            return None;
         }
+        let mine = self.shared.workers[self.index].load() + self.fresh.len() as u64;
+        if let Some(target) = self.shared.placement_target(self.index, mine) {
+            return Some(target);
+        }
+        if let Some(task) = task.take() {
+            self.fresh.push(task);
+        }
+        None
     }
 
     pub(crate) fn take_stack(&self, rt: &Arc<Shared>, size: usize) -> Option<io::Result<Stack>> {
@@ -228,12 +236,15 @@ impl Local {
     /// An unstarted task: our own, then the injector's, then another
     /// worker's (stealing half of its queue).
     fn find_task(&self) -> Option<Task> {
+        if let Some(task) = self.take_placed(self.index) {
+            return Some(task);
+        }
         if let Some(task) = self.fresh.pop() {
             return Some(task);
         }
         let n = self.shared.stealers.len();
         let sources = std::iter::once(None).chain((1..n).map(|i| Some((self.index + i) % n)));
-        for source in sources {
+        for source in sources.clone() {
             loop {
                 let stolen = match source {
                     None => self.shared.injector.steal_batch_and_pop(&self.fresh),
@@ -246,7 +257,24 @@ impl Local {
                 }
             }
         }
-        None
+        // Last resort: a task placed on another worker that has not taken
+        // it yet (it may be stuck in a long computation or a blocking call).
+        sources.flatten().find_map(|i| self.take_placed(i))
+    }
+
+    /// A task from worker `index`'s `placed` queue.
+    fn take_placed(&self, index: usize) -> Option<Task> {
+        let remote = &self.shared.workers[index];
+        loop {
+            match remote.placed.steal() {
+                Steal::Success(task) => {
+                    remote.placed_len.fetch_sub(1, Relaxed);
+                    return Some(task);
+                }
+                Steal::Retry => continue,
+                Steal::Empty => return None,
+            }
+        }
     }
 
     /// Starts a task: from now on it belongs to this worker.
@@ -306,6 +334,8 @@ impl Local {
                 }
             }
             CoroutineResult::Return(()) => {
+                let finished = &self.shared.workers[self.index].finished;
+                finished.store(finished.load(Relaxed) + 1, Relaxed);
                 let entry = table.remove(slot);
                 drop(table);
                 self.stacks.borrow_mut().give(entry.co.into_stack());
@@ -316,7 +346,10 @@ impl Local {
     /// True if an unstarted task waits in any queue of this runtime.
     fn unstarted_queued(&self) -> bool {
         let shared = &self.shared;
-        !self.fresh.is_empty() || !shared.injector.is_empty() || shared.stealers.iter().any(|s| !s.is_empty())
+        !self.fresh.is_empty()
+            || !shared.injector.is_empty()
+            || shared.stealers.iter().any(|s| !s.is_empty())
+            || shared.workers.iter().any(|w| !w.placed.is_empty())
     }
 
     /// True if there is anything this worker could run or must handle.
