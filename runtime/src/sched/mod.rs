@@ -25,7 +25,13 @@
 //! another worker's load is lower than its own by more than
 //! [`PLACEMENT_SLACK`], the task goes to that worker's `placed` queue and
 //! that worker is woken; otherwise it stays local, which keeps
-//! spawn-then-join of short tasks local and cheap.
+//! spawn-then-join of short tasks local and cheap. Another worker takes a
+//! placed task only if the target has made no progress for
+//! [`worker::STUCK_RESCAN`] (it is stuck in a long computation or a
+//! blocking call); an idle worker that sees placed tasks elsewhere rescans
+//! that often instead of sleeping indefinitely. Without that
+//! rule, the spawning worker, idle again at once, would take back every
+//! task before the woken target got to it.
 //!
 //! # Routing a wakeup (DESIGN.md decision 2)
 //!
@@ -95,6 +101,11 @@ pub(crate) struct Remote {
     pub(crate) placed: Injector<Task>,
     /// Tasks pushed to `placed` and not yet taken (a load estimate).
     pub(crate) placed_len: AtomicUsize,
+    /// Iterations of the worker's loop, stored by the owner: another worker
+    /// that sees it unchanged between two of its own idle scans knows this
+    /// one is stuck (a long computation, a blocking call) and may take its
+    /// placed tasks.
+    pub(crate) progress: AtomicU64,
 }
 
 impl Shared {
@@ -114,6 +125,7 @@ impl Shared {
                     finished: AtomicU64::new(0),
                     placed: Injector::new(),
                     placed_len: AtomicUsize::new(0),
+                    progress: AtomicU64::new(0),
                 })
             })
             .collect::<io::Result<Vec<_>>>()?;

@@ -43,6 +43,11 @@ use crate::time::Timers;
 /// into step with periodic workloads.)
 pub(crate) const MAINTENANCE_INTERVAL: u32 = 61;
 
+/// How long a worker with placed tasks must make no progress before
+/// another worker takes them, and how often an idle worker rescans while
+/// such tasks wait (see `sched`, "Placing new green threads").
+pub(crate) const STUCK_RESCAN: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A started green thread, owned by its worker. Owner worker only.
 struct Entry {
     co: Coroutine,
@@ -96,6 +101,9 @@ pub(crate) struct Local {
     /// The buffer epoll fills with ready events.
     events: RefCell<Vec<libc::epoll_event>>,
     tick: Cell<u32>,
+    /// The `progress` of every worker as this worker last saw it, and
+    /// since when it has seen that value.
+    seen_progress: RefCell<Vec<(u64, Instant)>>,
 }
 
 thread_local! {
@@ -115,6 +123,7 @@ impl Local {
     /// Called on the worker's own thread.
     pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Deque<Task>) -> Local {
         let stack_size = shared.config.stack_size;
+        let workers = shared.workers.len();
         Local {
             index,
             shared,
@@ -125,6 +134,7 @@ impl Local {
             stacks: RefCell::new(StackPool::new(stack_size)),
             events: RefCell::new(epoll::events(EVENTS_PER_POLL)),
             tick: Cell::new(0),
+            seen_progress: RefCell::new(vec![(u64::MAX, Instant::now()); workers]),
         }
     }
 
@@ -170,6 +180,7 @@ impl Local {
             }
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
+            self.shared.workers[self.index].progress.store(u64::from(tick), Relaxed);
             if tick % MAINTENANCE_INTERVAL == 0 {
                 self.poll_io_now();
                 self.drain_inbox();
@@ -257,9 +268,36 @@ impl Local {
                 }
             }
         }
-        // Last resort: a task placed on another worker that has not taken
-        // it yet (it may be stuck in a long computation or a blocking call).
-        sources.flatten().find_map(|i| self.take_placed(i))
+        // Last resort: a task placed on a worker that is stuck.
+        sources.flatten().find_map(|i| self.take_placed_if_stuck(i))
+    }
+
+    /// A task placed on worker `index`, if that worker has made no
+    /// progress for at least [`STUCK_RESCAN`] as this worker saw it.
+    fn take_placed_if_stuck(&self, index: usize) -> Option<Task> {
+        let remote = &self.shared.workers[index];
+        if remote.placed.is_empty() {
+            return None;
+        }
+        let progress = remote.progress.load(Relaxed);
+        let now = Instant::now();
+        {
+            let mut seen = self.seen_progress.borrow_mut();
+            if seen[index].0 != progress {
+                seen[index] = (progress, now);
+                return None;
+            }
+            if now.saturating_duration_since(seen[index].1) < STUCK_RESCAN {
+                return None;
+            }
+        }
+        self.take_placed(index)
+    }
+
+    /// True if another worker has placed tasks waiting.
+    fn placed_elsewhere(&self) -> bool {
+        let workers = &self.shared.workers;
+        (0..workers.len()).any(|i| i != self.index && !workers[i].placed.is_empty())
     }
 
     /// A task from worker `index`'s `placed` queue.
@@ -349,7 +387,7 @@ impl Local {
         !self.fresh.is_empty()
             || !shared.injector.is_empty()
             || shared.stealers.iter().any(|s| !s.is_empty())
-            || shared.workers.iter().any(|w| !w.placed.is_empty())
+            || !shared.workers[self.index].placed.is_empty()
     }
 
     /// True if there is anything this worker could run or must handle.
@@ -395,7 +433,10 @@ impl Local {
         self.shared.sleepers.fetch_add(1, SeqCst);
         fence(SeqCst);
         if !self.has_work() {
-            let timeout = self.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            let mut timeout = self.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            if self.placed_elsewhere() {
+                timeout = Some(timeout.map_or(STUCK_RESCAN, |t| t.min(STUCK_RESCAN)));
+            }
             self.poll_io(timeout);
         }
         if remote.sleeping.swap(false, SeqCst) {
