@@ -25,6 +25,7 @@
 //! | `semaphore`, `barrier`, `waitgroup`, `once_lock` | the other waiting primitives |
 //! | `chan`        | the channel core: buffer, waiting senders and receivers, direct handoff |
 //! | `mpsc`, `mpmc`, `oneshot` | the public channel flavours over `chan`            |
+//! | `chan_api`    | the handle methods and impls the flavours share, as macros    |
 //! | `select`, `select_macro` | `select!` over channel operations                  |
 //!
 //! # Common design
@@ -54,6 +55,7 @@
 
 mod barrier;
 mod chan;
+mod chan_api;
 mod condvar;
 mod mutex;
 mod once_lock;
