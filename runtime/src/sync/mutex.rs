@@ -179,34 +179,20 @@ impl<T: ?Sized> Mutex<T> {
     fn lock_slow(&self) {
         let signal = {
             let mut queue = self.queue.lock();
-            let mut state = self.state.load(Relaxed);
-            loop {
-                let (next, acquired) = match state {
-                    0 => (LOCKED, true),
-                    LOCKED => (LOCKED | QUEUED, false),
-                    _ => break,
-                };
-                match self.state.compare_exchange_weak(state, next, Acquire, Relaxed) {
-                    Ok(_) if acquired => return,
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
+            let was = self.state.fetch_update(Acquire, Relaxed, |state| match state {
+                0 => Some(LOCKED),
+                LOCKED => Some(LOCKED | QUEUED),
+                _ => None, // QUEUED already
+            });
+            if was == Ok(0) {
+                return;
             }
-            let signal = Arc::new(Signal::new());
-            queue.push(signal.clone());
-            signal
+            queue.push_current()
         };
-        let mut cleanup = Withdraw {
-            queue: &self.queue,
-            signal: &signal,
-            after_remove: |queue: &mut WaitQueue<Arc<Signal>>| {
-                if queue.is_empty() {
-                    self.state.fetch_and(!QUEUED, Relaxed);
-                }
-            },
+        let mut cleanup = Withdraw::new(&self.queue, &signal)
+            .clearing(&self.state, QUEUED)
             // Granted while unwinding: the lock is ours; pass it on.
-            abandon: |_| self.unlock(),
-        };
+            .on_abandon(|_| self.unlock());
         match waitq::wait(&signal, None, &mut cleanup) {
             // The unlocker handed the lock over; its writes were released by
             // the grant and acquired by `wait`'s load.

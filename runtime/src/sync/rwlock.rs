@@ -213,20 +213,15 @@ impl<T: ?Sized> RwLock<T> {
     fn acquire_slow(&self, write: bool) {
         let signal = {
             let mut queue = self.queue.lock();
-            let mut state = self.state.load(Relaxed);
-            loop {
-                let free = if write { state == 0 } else { state & (WRITER | QUEUED) == 0 };
-                let next = match (free, write) {
-                    (true, true) => WRITER,
-                    (true, false) => state + READER,
-                    (false, _) if state & QUEUED != 0 => break,
-                    (false, _) => state | QUEUED,
-                };
-                match self.state.compare_exchange_weak(state, next, Acquire, Relaxed) {
-                    Ok(_) if free => return,
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
+            let free = |state: usize| if write { state == 0 } else { state & (WRITER | QUEUED) == 0 };
+            let was = self.state.fetch_update(Acquire, Relaxed, |state| match state {
+                s if free(s) && write => Some(WRITER),
+                s if free(s) => Some(s + READER),
+                s if s & QUEUED != 0 => None,
+                s => Some(s | QUEUED),
+            });
+            if was.is_ok_and(free) {
+                return;
             }
             let signal = Arc::new(Signal::new());
             queue.push(RwNode { signal: signal.clone(), write });
