@@ -6,39 +6,16 @@ mod support;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{run_green, runtime, with_each_runtime};
+use support::{run_green, runtime, with_each_runtime, TempDir};
 use weft::fs::{self, File, OpenOptions};
-
-/// A fresh directory under the system temp dir, named by pid and test,
-/// removed (with everything in it) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("weft-fs-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 #[test]
 fn fs_write_then_read_back_bytes_and_string() {
-    let dir = TempDir::new("write-read");
+    let dir = TempDir::new("fs-write-read");
     with_each_runtime("fs-write-read", |rt| {
         let path = dir.join("hello.txt");
         let (bytes, text) = run_green(rt, move || {
@@ -52,7 +29,7 @@ fn fs_write_then_read_back_bytes_and_string() {
 
 #[test]
 fn fs_file_write_seek_read_round_trip() {
-    let dir = TempDir::new("file-round-trip");
+    let dir = TempDir::new("fs-file-round-trip");
     with_each_runtime("fs-file", |rt| {
         let path = dir.join("data.bin");
         run_green(rt, move || {
@@ -101,8 +78,8 @@ fn fs_file_write_seek_read_round_trip() {
 
 #[test]
 fn fs_read_dir_lists_created_files() {
-    let dir = TempDir::new("read-dir");
-    let root = dir.0.clone();
+    let dir = TempDir::new("fs-read-dir");
+    let root = dir.path().to_path_buf();
     let rt = runtime(2, "fs-read-dir");
     let names = run_green(&rt, move || {
         for name in ["a.txt", "b.txt", "c.txt"] {
@@ -126,7 +103,7 @@ fn fs_read_dir_lists_created_files() {
 
 #[test]
 fn fs_metadata_reports_len_and_kind() {
-    let dir = TempDir::new("metadata");
+    let dir = TempDir::new("fs-metadata");
     let (file, link) = (dir.join("f"), dir.join("link"));
     let rt = runtime(1, "fs-metadata");
     run_green(&rt, move || {
@@ -142,7 +119,7 @@ fn fs_metadata_reports_len_and_kind() {
 
 #[test]
 fn fs_errors_are_stds() {
-    let dir = TempDir::new("errors");
+    let dir = TempDir::new("fs-errors");
     let (missing, existing) = (dir.join("missing"), dir.join("existing"));
     std::fs::write(&existing, b"x").unwrap();
     with_each_runtime("fs-errors", |rt| {
@@ -168,8 +145,8 @@ fn fs_errors_are_stds() {
 
 #[test]
 fn fs_directories_rename_copy_and_remove() {
-    let dir = TempDir::new("tree");
-    let root = dir.0.clone();
+    let dir = TempDir::new("fs-tree");
+    let root = dir.path().to_path_buf();
     let rt = runtime(2, "fs-tree");
     run_green(&rt, move || {
         let nested = root.join("a/b/c");
@@ -188,7 +165,7 @@ fn fs_directories_rename_copy_and_remove() {
 
 #[test]
 fn fs_open_options_append_mode_and_permissions() {
-    let dir = TempDir::new("options");
+    let dir = TempDir::new("fs-options");
     let path = dir.join("log");
     let rt = runtime(1, "fs-options");
     run_green(&rt, move || {
@@ -206,7 +183,7 @@ fn fs_open_options_append_mode_and_permissions() {
 
 #[test]
 fn fs_file_conversions_keep_the_descriptor() {
-    let dir = TempDir::new("conversions");
+    let dir = TempDir::new("fs-conversions");
     let path = dir.join("f");
     std::fs::write(&path, b"kept").unwrap();
     let file = File::open(&path).unwrap();
@@ -259,7 +236,7 @@ fn fs_blocked_read_parks_only_its_green_thread() {
 
 #[test]
 fn fs_works_from_os_threads() {
-    let dir = TempDir::new("os-thread");
+    let dir = TempDir::new("fs-os-thread");
     let path: &Path = &dir.join("f");
     fs::write(path, b"main").unwrap();
     assert_eq!(fs::read(path).unwrap(), b"main");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     bounded, check_pattern, pattern, run_green, runtime, tcp_pair, wait_until_os_thread_sleeps,
-    wait_until_workers_sleep, with_each_runtime, yield_until, DropFlag,
+    wait_until_workers_sleep, with_each_runtime, yield_until, DropFlag, TempDir,
 };
 use weft::net::{TcpListener, TcpListenerBuilder, TcpStream};
 
@@ -443,24 +443,6 @@ fn tcp_on_plain_os_threads_blocks_like_std() {
     });
 }
 
-/// A temporary directory removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let path = std::env::temp_dir().join(format!("weft-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Sets `SO_SNDBUF` or `SO_RCVBUF` (std has no setter).
 fn set_buffer_size(socket: &impl AsRawFd, option: libc::c_int, bytes: libc::c_int) {
     // SAFETY: passes a live c_int and its exact size.
@@ -482,7 +464,7 @@ fn tcp_sendfile_sends_a_file_range_and_a_short_count_at_eof() {
     const SIZE: u64 = 3 * MIB;
     const SEED: u64 = 11;
     let dir = TempDir::new("sendfile");
-    let path = dir.0.join("pattern.bin");
+    let path = dir.join("pattern.bin");
     std::fs::write(&path, pattern(SEED, 0, SIZE as usize)).unwrap();
     bounded(LIMIT, "sendfile", move || {
         with_each_runtime("sendfile", |rt| {
@@ -528,7 +510,7 @@ fn tcp_sendfile_sends_a_file_range_and_a_short_count_at_eof() {
 fn tcp_sendfile_reports_bytes_sent_before_timeout_or_would_block() {
     const SIZE: u64 = 64 << 20; // far beyond the socket buffers
     let dir = TempDir::new("sendfile-partial");
-    let path = dir.0.join("sparse.bin");
+    let path = dir.join("sparse.bin");
     std::fs::File::create(&path).unwrap().set_len(SIZE).unwrap();
     bounded(LIMIT, "sendfile partial", move || {
         with_each_runtime("sendfile-partial", |rt| {

@@ -10,59 +10,19 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{run_green, with_each_runtime};
+use support::{assert_echo, echo_stream, message, run_green, with_each_runtime, TempDir};
 use weft::net::{UnixDatagram, UnixListener, UnixStream};
-
-/// A fresh directory for socket files, removed (with them) when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, SeqCst);
-        let dir = std::env::temp_dir().join(format!("weft-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create the socket directory");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A name in the abstract namespace unique to this process and call.
 fn abstract_name(name: &str) -> SocketAddr {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, SeqCst);
     SocketAddr::from_abstract_name(format!("weft-test-{name}-{}-{n}", std::process::id())).unwrap()
-}
-
-/// A message unique to client `id`, `len` bytes long.
-fn message(id: usize, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (id.wrapping_mul(31).wrapping_add(i * 7) % 251) as u8).collect()
-}
-
-/// Echoes every byte of `stream` back until end of file.
-fn echo_stream(mut stream: UnixStream) {
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf).expect("server read");
-        if n == 0 {
-            return;
-        }
-        stream.write_all(&buf[..n]).expect("server write");
-    }
 }
 
 /// Accepts `conns` connections, echoing each on its own green thread.
@@ -81,28 +41,13 @@ fn echo_server(listener: UnixListener, conns: usize) -> weft::JoinHandle<()> {
     })
 }
 
-/// Writes `msg` on a clone of `stream` while reading the echo, then
-/// returns the echo (a message larger than the socket buffers would
-/// deadlock a write-then-read).
-fn round_trip(mut stream: UnixStream, msg: Vec<u8>) -> Vec<u8> {
-    let writer = stream.try_clone().unwrap();
-    let w = weft::spawn(move || {
-        (&writer).write_all(&msg).unwrap();
-        writer.shutdown(Shutdown::Write).unwrap();
-    });
-    let mut back = Vec::new();
-    stream.read_to_end(&mut back).unwrap();
-    w.join().unwrap();
-    back
-}
-
 #[test]
 fn unix_stream_echo_1000_concurrent_clients() {
     const CLIENTS: usize = 1000;
     const LEN: usize = 10_000;
     with_each_runtime("unix-echo", |rt| {
         let dir = TempDir::new("unix-echo");
-        let path = dir.path("server.sock");
+        let path = dir.join("server.sock");
         let listener = UnixListener::bind(&path).unwrap();
         run_green(rt, move || {
             let server = echo_server(listener, CLIENTS);
@@ -112,9 +57,7 @@ fn unix_stream_echo_1000_concurrent_clients() {
                     weft::spawn(move || {
                         let stream = UnixStream::connect(&path).unwrap();
                         assert_eq!(stream.peer_addr().unwrap().as_pathname(), Some(path.as_path()));
-                        let msg = message(id, LEN);
-                        let back = round_trip(stream, msg.clone());
-                        assert!(back == msg, "client {id}: echo differs");
+                        assert_echo(stream, id, LEN);
                     })
                 })
                 .collect();
@@ -144,14 +87,14 @@ fn unix_datagram_echo_1000_bound_clients() {
     with_each_runtime("unix-dgram-echo", |rt| {
         let dir = Arc::new(TempDir::new("unix-dgram-echo"));
         run_green(rt, move || {
-            let server_path = dir.path("server");
+            let server_path = dir.join("server");
             let server = UnixDatagram::bind(&server_path).unwrap();
             let server = weft::spawn(move || echo_datagrams(server, CLIENTS));
             let clients: Vec<_> = (0..CLIENTS)
                 .map(|id| {
                     let (dir, server_path) = (dir.clone(), server_path.clone());
                     weft::spawn(move || {
-                        let path = dir.path(&format!("client-{id}"));
+                        let path = dir.join(&format!("client-{id}"));
                         let socket = UnixDatagram::bind(&path).unwrap();
                         assert_eq!(socket.local_addr().unwrap().as_pathname(), Some(path.as_path()));
                         let msg = message(id, 16 + id % 1000);
@@ -190,7 +133,7 @@ fn fill_queue(to: &Path) -> usize {
 fn unix_datagram_send_to_a_full_queue_waits_for_room() {
     with_each_runtime("unix-dgram-full", |rt| {
         let dir = TempDir::new("unix-dgram-full");
-        let path = dir.path("receiver");
+        let path = dir.join("receiver");
         run_green(rt, move || {
             let receiver = UnixDatagram::bind(&path).unwrap();
             let queued = fill_queue(&path);
@@ -225,7 +168,7 @@ fn unix_datagram_send_to_a_full_queue_waits_for_room() {
 fn unix_datagram_send_to_a_full_queue_times_out_with_would_block() {
     with_each_runtime("unix-dgram-full-timeout", |rt| {
         let dir = TempDir::new("unix-dgram-full-timeout");
-        let path = dir.path("receiver");
+        let path = dir.join("receiver");
         run_green(rt, move || {
             let _receiver = UnixDatagram::bind(&path).unwrap();
             fill_queue(&path);
@@ -264,8 +207,7 @@ fn unix_stream_read_parked_on_a_silent_peer_leaves_the_worker_to_others() {
             // On one worker this runs only once the reader has parked.
             let (client, server) = UnixStream::pair().unwrap();
             let echo = weft::spawn(move || echo_stream(server));
-            let msg = message(7, 100_000);
-            assert!(round_trip(client, msg.clone()) == msg, "echo differs");
+            assert_echo(client, 7, 100_000);
             echo.join().unwrap();
             assert!(!reader.is_finished(), "the reader returned without data");
 
@@ -300,7 +242,7 @@ fn unix_read_timeout_returns_would_block() {
 fn unix_nonblocking_calls_return_would_block_at_once() {
     with_each_runtime("unix-nonblocking", |rt| {
         let dir = TempDir::new("unix-nonblocking");
-        let path = dir.path("listener");
+        let path = dir.join("listener");
         run_green(rt, move || {
             let (peer, stream) = UnixStream::pair().unwrap();
             stream.set_nonblocking(true).unwrap();
@@ -356,7 +298,7 @@ fn unix_shutdown_wakes_a_parked_reader_with_end_of_file() {
 fn unix_std_stream_talks_to_weft_listener_and_weft_stream_to_std_listener() {
     with_each_runtime("unix-interop", |rt| {
         let dir = TempDir::new("unix-interop");
-        let (weft_path, std_path) = (dir.path("weft"), dir.path("std"));
+        let (weft_path, std_path) = (dir.join("weft"), dir.join("std"));
         let weft_listener = UnixListener::bind(&weft_path).unwrap();
         let std_listener = std::os::unix::net::UnixListener::bind(&std_path).unwrap();
         // The std ends run on OS threads: they block their thread, which
@@ -436,7 +378,7 @@ fn unix_works_on_plain_os_threads_and_blocks_as_std() {
     // No runtime involved (so no `with_each_runtime`): every end is an OS
     // thread, which blocks in poll(2) or sleeps between connect retries.
     let dir = TempDir::new("unix-os-threads");
-    let path = dir.path("listener");
+    let path = dir.join("listener");
     let listener = UnixListener::bind(&path).unwrap();
     let server = std::thread::spawn(move || {
         for stream in listener.incoming().take(3) {
@@ -448,18 +390,8 @@ fn unix_works_on_plain_os_threads_and_blocks_as_std() {
         .map(|id| {
             let path = path.clone();
             std::thread::spawn(move || {
-                let mut stream = UnixStream::connect(&path).unwrap();
-                let msg = message(id, 50_000);
-                let writer = stream.try_clone().unwrap();
-                let to_send = msg.clone();
-                let w = std::thread::spawn(move || {
-                    (&writer).write_all(&to_send).unwrap();
-                    writer.shutdown(Shutdown::Write).unwrap();
-                });
-                let mut back = Vec::new();
-                stream.read_to_end(&mut back).unwrap();
-                w.join().unwrap();
-                assert!(back == msg, "client {id}: echo differs");
+                // On an OS thread, the writer is one too.
+                assert_echo(UnixStream::connect(&path).unwrap(), id, 50_000);
             })
         })
         .collect();
@@ -492,8 +424,7 @@ fn unix_abstract_namespace_round_trip() {
             let server = echo_server(listener, 1);
             let stream = UnixStream::connect_addr(&addr).unwrap();
             assert_eq!(stream.peer_addr().unwrap().as_abstract_name(), addr.as_abstract_name());
-            let msg = message(1, 1000);
-            assert!(round_trip(stream, msg.clone()) == msg, "echo differs");
+            assert_echo(stream, 1, 1000);
             server.join().unwrap();
 
             let server_addr = abstract_name("dgram-server");

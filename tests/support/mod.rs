@@ -5,7 +5,10 @@
 #![allow(dead_code)]
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 /// Worker counts every behaviour is checked with: one worker (everything
@@ -184,6 +187,107 @@ pub fn tcp_pair() -> (weft::net::TcpStream, weft::net::TcpStream) {
     let client = weft::net::TcpStream::connect(listener.local_addr().expect("local_addr")).expect("connect");
     let (server, _) = listener.accept().expect("accept");
     (client, server)
+}
+
+/// A fresh directory under the system temp dir, unique to this process
+/// and call, removed (with everything in it) when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, SeqCst);
+        let path = std::env::temp_dir().join(format!("weft-{tag}-{}-{n}", std::process::id()));
+        // Left over by an earlier process with the same pid, perhaps.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path of `name` inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A message unique to client `id`, `len` bytes long.
+pub fn message(id: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (id.wrapping_mul(31).wrapping_add(i * 7) % 251) as u8).collect()
+}
+
+/// A weft stream socket, TCP or Unix-domain, for the echo helpers: what
+/// they need beyond `Read` and `Write`.
+pub trait Stream: Read + Write + Send + Sized + 'static {
+    fn try_clone(&self) -> io::Result<Self>;
+    fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+}
+
+impl Stream for weft::net::TcpStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        weft::net::TcpStream::try_clone(self)
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        weft::net::TcpStream::shutdown(self, how)
+    }
+}
+
+impl Stream for weft::net::UnixStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        weft::net::UnixStream::try_clone(self)
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        weft::net::UnixStream::shutdown(self, how)
+    }
+}
+
+/// Echoes every byte of `stream` back until end of file.
+pub fn echo_stream(mut stream: impl Stream) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).expect("server read");
+        if n == 0 {
+            return;
+        }
+        stream.write_all(&buf[..n]).expect("server write");
+    }
+}
+
+/// Client `id` sends its [`message`] of `len` bytes on `stream` to an
+/// echo server and checks that all of it comes back.
+///
+/// A writer on a clone of `stream` sends (then shuts the write half) while
+/// this thread reads the echo until end of file: a message larger than the
+/// socket buffers would deadlock a write-then-read. The writer is a green
+/// thread if the caller is one, else an OS thread.
+pub fn assert_echo(mut stream: impl Stream, id: usize, len: usize) {
+    let msg = message(id, len);
+    let mut writer = stream.try_clone().unwrap();
+    let to_send = msg.clone();
+    let write = move || {
+        writer.write_all(&to_send).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    };
+    let join: Box<dyn FnOnce()> = if weft::current().is_green() {
+        let w = weft::spawn(write);
+        Box::new(move || w.join().unwrap())
+    } else {
+        let w = std::thread::spawn(write);
+        Box::new(move || w.join().unwrap())
+    };
+    let mut back = Vec::new();
+    stream.read_to_end(&mut back).unwrap();
+    join();
+    assert!(back == msg, "client {id}: echo differs");
 }
 
 /// Byte `i` of the test pattern with seed `seed` (not periodic in any

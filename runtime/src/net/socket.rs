@@ -156,9 +156,10 @@ impl<S: AsFd> AsFd for Socket<S> {
 }
 
 /// Implements the fd traits and the std conversions for a weft socket type
-/// `$ty` whose only field `inner` is a `Socket<$std>`.
+/// `$ty` whose field `inner` is a `Socket<$std>`; any other fields are
+/// named with the value an adopted socket starts with.
 macro_rules! socket_conversions {
-    ($ty:ident, $std:ty) => {
+    ($ty:ident, $std:ty $(, $field:ident: $init:expr)*) => {
         impl std::os::fd::AsFd for $ty {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 self.inner.as_fd()
@@ -202,7 +203,7 @@ macro_rules! socket_conversions {
             fn from(std: $std) -> $ty {
                 let inner = crate::net::socket::Socket::adopt(std)
                     .unwrap_or_else(|e| panic!("weft: cannot adopt a {}: {e}", stringify!($std)));
-                $ty { inner }
+                $ty { inner $(, $field: $init)* }
             }
         }
 
@@ -230,6 +231,22 @@ macro_rules! socket_conversions {
 }
 
 pub(crate) use socket_conversions;
+
+/// Methods that only call the std socket's method of the same name with
+/// the same arguments (none of them can block), written as their
+/// signatures with their docs.
+macro_rules! std_methods {
+    ($($(#[$doc:meta])* pub fn $name:ident(&self $(, $arg:ident: $argty:ty)*) -> $ret:ty;)+) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self $(, $arg: $argty)*) -> $ret {
+                self.inner.get().$name($($arg),*)
+            }
+        )+
+    };
+}
+
+pub(crate) use std_methods;
 
 /// Implements `Read` and `Write` for `$ty` and `&$ty`, on top of the std
 /// type's `Read`/`Write` for `&$std`.

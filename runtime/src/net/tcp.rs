@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::addr::{each_addr, ToSocketAddrs};
 use super::backoff::AcceptBackoff;
-use super::socket::{blocking_mode_methods, socket_conversions, stream_io, timeout_methods, Socket};
+use super::socket::{blocking_mode_methods, socket_conversions, std_methods, stream_io, timeout_methods, Socket};
 use crate::io::ready_now;
 use crate::reactor::Direction;
 use crate::sys::fd::Interest;
@@ -76,22 +76,6 @@ impl TcpStream {
         TcpStream { inner: Socket::new(stream) }
     }
 
-    /// The remote address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().peer_addr()
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().local_addr()
-    }
-
-    /// Shuts down the read half, the write half or both, as std. Another
-    /// green thread parked reading this socket wakes and reads end of file.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get().shutdown(how)
-    }
-
     /// A new handle to the same socket (a `dup`); blocking mode and
     /// timeouts are shared between the two, as the kernel shares them
     /// between dup'd std sockets.
@@ -104,29 +88,31 @@ impl TcpStream {
         self.inner.read(|s| s.peek(buf))
     }
 
-    /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.get().set_nodelay(nodelay)
-    }
+    std_methods! {
+        /// The remote address.
+        pub fn peer_addr(&self) -> io::Result<SocketAddr>;
 
-    /// Reads `TCP_NODELAY`.
-    pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.get().nodelay()
-    }
+        /// The local address.
+        pub fn local_addr(&self) -> io::Result<SocketAddr>;
 
-    /// Sets `IP_TTL`.
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get().set_ttl(ttl)
-    }
+        /// Shuts down the read half, the write half or both, as std. Another
+        /// green thread parked reading this socket wakes and reads end of file.
+        pub fn shutdown(&self, how: Shutdown) -> io::Result<()>;
 
-    /// Reads `IP_TTL`.
-    pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.get().ttl()
-    }
+        /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
+        pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()>;
 
-    /// Takes the pending socket error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get().take_error()
+        /// Reads `TCP_NODELAY`.
+        pub fn nodelay(&self) -> io::Result<bool>;
+
+        /// Sets `IP_TTL`.
+        pub fn set_ttl(&self, ttl: u32) -> io::Result<()>;
+
+        /// Reads `IP_TTL`.
+        pub fn ttl(&self) -> io::Result<u32>;
+
+        /// Takes the pending socket error (`SO_ERROR`).
+        pub fn take_error(&self) -> io::Result<Option<io::Error>>;
     }
 
     blocking_mode_methods!();
@@ -224,11 +210,6 @@ impl TcpListener {
         Incoming { listener: self }
     }
 
-    /// The local address (to learn the port after binding port 0).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().local_addr()
-    }
-
     /// A new handle to the same listening socket.
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         Ok(TcpListener {
@@ -237,78 +218,24 @@ impl TcpListener {
         })
     }
 
-    /// Sets `IP_TTL` of accepted connections.
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get().set_ttl(ttl)
-    }
+    std_methods! {
+        /// The local address (to learn the port after binding port 0).
+        pub fn local_addr(&self) -> io::Result<SocketAddr>;
 
-    /// Reads `IP_TTL`.
-    pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.get().ttl()
-    }
+        /// Sets `IP_TTL` of accepted connections.
+        pub fn set_ttl(&self, ttl: u32) -> io::Result<()>;
 
-    /// Takes the pending socket error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get().take_error()
+        /// Reads `IP_TTL`.
+        pub fn ttl(&self) -> io::Result<u32>;
+
+        /// Takes the pending socket error (`SO_ERROR`).
+        pub fn take_error(&self) -> io::Result<Option<io::Error>>;
     }
 
     blocking_mode_methods!();
 }
 
-impl From<std::net::TcpListener> for TcpListener {
-    /// Adopts a std listener; see [`TcpStream`]'s `From` for the details.
-    ///
-    /// # Panics
-    ///
-    /// If the fd's flags cannot be read or set (it is not an open descriptor).
-    fn from(std: std::net::TcpListener) -> TcpListener {
-        let inner = Socket::adopt(std).unwrap_or_else(|e| panic!("weft: cannot adopt a std::net::TcpListener: {e}"));
-        TcpListener { inner, backoff: AcceptBackoff::default() }
-    }
-}
-
-impl From<TcpListener> for std::net::TcpListener {
-    /// Hands the listener back to std, in the blocking mode the user set.
-    ///
-    /// # Panics
-    ///
-    /// If the fd's flags cannot be set (it is not an open descriptor).
-    fn from(listener: TcpListener) -> std::net::TcpListener {
-        listener.inner.into_std().unwrap_or_else(|e| panic!("weft: cannot restore the blocking mode of a socket: {e}"))
-    }
-}
-
-impl std::os::fd::AsFd for TcpListener {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl std::os::fd::AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.inner.as_fd())
-    }
-}
-
-impl std::os::fd::FromRawFd for TcpListener {
-    /// Adopts the listening socket `fd`, as [`From`] a std listener does.
-    unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> TcpListener {
-        // SAFETY: the caller guarantees `fd` is an open socket it owns.
-        TcpListener::from(unsafe { <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-    }
-}
-
-impl std::os::fd::IntoRawFd for TcpListener {
-    fn into_raw_fd(self) -> std::os::fd::RawFd {
-        std::os::fd::IntoRawFd::into_raw_fd(std::net::TcpListener::from(self))
-    }
-}
-
-impl std::fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.inner.get(), f)
-    }
-}
+socket_conversions!(TcpListener, std::net::TcpListener, backoff: AcceptBackoff::default());
 
 /// The iterator of [`TcpListener::incoming`].
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
 
 use super::addr::{each_addr, ToSocketAddrs};
-use super::socket::{blocking_mode_methods, socket_conversions, timeout_methods, Socket};
+use super::socket::{blocking_mode_methods, socket_conversions, std_methods, timeout_methods, Socket};
 use crate::sys::socket::{self, SockAddr};
 
 /// A UDP socket, as [`std::net::UdpSocket`]; receives (and sends, while the
@@ -94,16 +94,6 @@ impl UdpSocket {
         self.inner.read(|s| s.peek_from(buf))
     }
 
-    /// The local address (to learn the port after binding port 0).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().local_addr()
-    }
-
-    /// The connected address (`NotConnected` if there is none).
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().peer_addr()
-    }
-
     /// A new handle to the same socket (a `dup`); blocking mode and
     /// timeouts are shared between the two, as the kernel shares them
     /// between dup'd std sockets.
@@ -111,84 +101,62 @@ impl UdpSocket {
         Ok(UdpSocket { inner: self.inner.try_clone(std::net::UdpSocket::try_clone)? })
     }
 
-    /// Sets `SO_BROADCAST`: may send to a broadcast address.
-    pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
-        self.inner.get().set_broadcast(broadcast)
-    }
+    std_methods! {
+        /// The local address (to learn the port after binding port 0).
+        pub fn local_addr(&self) -> io::Result<SocketAddr>;
 
-    /// Reads `SO_BROADCAST`.
-    pub fn broadcast(&self) -> io::Result<bool> {
-        self.inner.get().broadcast()
-    }
+        /// The connected address (`NotConnected` if there is none).
+        pub fn peer_addr(&self) -> io::Result<SocketAddr>;
 
-    /// Sets `IP_TTL`.
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get().set_ttl(ttl)
-    }
+        /// Sets `SO_BROADCAST`: may send to a broadcast address.
+        pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()>;
 
-    /// Reads `IP_TTL`.
-    pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.get().ttl()
-    }
+        /// Reads `SO_BROADCAST`.
+        pub fn broadcast(&self) -> io::Result<bool>;
 
-    /// Sets `IP_MULTICAST_LOOP`: IPv4 multicast sent here is looped back.
-    pub fn set_multicast_loop_v4(&self, multicast_loop_v4: bool) -> io::Result<()> {
-        self.inner.get().set_multicast_loop_v4(multicast_loop_v4)
-    }
+        /// Sets `IP_TTL`.
+        pub fn set_ttl(&self, ttl: u32) -> io::Result<()>;
 
-    /// Reads `IP_MULTICAST_LOOP`.
-    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
-        self.inner.get().multicast_loop_v4()
-    }
+        /// Reads `IP_TTL`.
+        pub fn ttl(&self) -> io::Result<u32>;
 
-    /// Sets `IP_MULTICAST_TTL`, the TTL of IPv4 multicast sent here.
-    pub fn set_multicast_ttl_v4(&self, multicast_ttl_v4: u32) -> io::Result<()> {
-        self.inner.get().set_multicast_ttl_v4(multicast_ttl_v4)
-    }
+        /// Sets `IP_MULTICAST_LOOP`: IPv4 multicast sent here is looped back.
+        pub fn set_multicast_loop_v4(&self, multicast_loop_v4: bool) -> io::Result<()>;
 
-    /// Reads `IP_MULTICAST_TTL`.
-    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
-        self.inner.get().multicast_ttl_v4()
-    }
+        /// Reads `IP_MULTICAST_LOOP`.
+        pub fn multicast_loop_v4(&self) -> io::Result<bool>;
 
-    /// Sets `IPV6_MULTICAST_LOOP`: IPv6 multicast sent here is looped back.
-    pub fn set_multicast_loop_v6(&self, multicast_loop_v6: bool) -> io::Result<()> {
-        self.inner.get().set_multicast_loop_v6(multicast_loop_v6)
-    }
+        /// Sets `IP_MULTICAST_TTL`, the TTL of IPv4 multicast sent here.
+        pub fn set_multicast_ttl_v4(&self, multicast_ttl_v4: u32) -> io::Result<()>;
 
-    /// Reads `IPV6_MULTICAST_LOOP`.
-    pub fn multicast_loop_v6(&self) -> io::Result<bool> {
-        self.inner.get().multicast_loop_v6()
-    }
+        /// Reads `IP_MULTICAST_TTL`.
+        pub fn multicast_ttl_v4(&self) -> io::Result<u32>;
 
-    /// Joins the IPv4 multicast group `multiaddr` on the interface with
-    /// address `interface` (`UNSPECIFIED`: the system's choice).
-    pub fn join_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
-        self.inner.get().join_multicast_v4(multiaddr, interface)
-    }
+        /// Sets `IPV6_MULTICAST_LOOP`: IPv6 multicast sent here is looped back.
+        pub fn set_multicast_loop_v6(&self, multicast_loop_v6: bool) -> io::Result<()>;
 
-    /// Joins the IPv6 multicast group `multiaddr` on interface index
-    /// `interface` (0: the system's choice).
-    pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
-        self.inner.get().join_multicast_v6(multiaddr, interface)
-    }
+        /// Reads `IPV6_MULTICAST_LOOP`.
+        pub fn multicast_loop_v6(&self) -> io::Result<bool>;
 
-    /// Leaves an IPv4 multicast group joined with
-    /// [`join_multicast_v4`](Self::join_multicast_v4).
-    pub fn leave_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
-        self.inner.get().leave_multicast_v4(multiaddr, interface)
-    }
+        /// Joins the IPv4 multicast group `multiaddr` on the interface with
+        /// address `interface` (`UNSPECIFIED`: the system's choice).
+        pub fn join_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()>;
 
-    /// Leaves an IPv6 multicast group joined with
-    /// [`join_multicast_v6`](Self::join_multicast_v6).
-    pub fn leave_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
-        self.inner.get().leave_multicast_v6(multiaddr, interface)
-    }
+        /// Joins the IPv6 multicast group `multiaddr` on interface index
+        /// `interface` (0: the system's choice).
+        pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()>;
 
-    /// Takes the pending socket error (`SO_ERROR`), such as the
-    /// `ConnectionRefused` an ICMP error leaves on a connected socket.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get().take_error()
+        /// Leaves an IPv4 multicast group joined with
+        /// [`join_multicast_v4`](Self::join_multicast_v4).
+        pub fn leave_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()>;
+
+        /// Leaves an IPv6 multicast group joined with
+        /// [`join_multicast_v6`](Self::join_multicast_v6).
+        pub fn leave_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()>;
+
+        /// Takes the pending socket error (`SO_ERROR`), such as the
+        /// `ConnectionRefused` an ICMP error leaves on a connected socket.
+        pub fn take_error(&self) -> io::Result<Option<io::Error>>;
     }
 
     blocking_mode_methods!();

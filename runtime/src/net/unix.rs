@@ -51,7 +51,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::backoff::{self, AcceptBackoff};
-use super::socket::{blocking_mode_methods, socket_conversions, stream_io, timeout_methods, Socket};
+use super::socket::{blocking_mode_methods, socket_conversions, std_methods, stream_io, timeout_methods, Socket};
 use crate::green::context;
 use crate::sys::fd;
 use crate::sys::socket::{self, SockAddr};
@@ -163,22 +163,6 @@ impl UnixStream {
         UnixStream { inner: Socket::new(stream) }
     }
 
-    /// The local address (usually unnamed for a connecting socket).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().local_addr()
-    }
-
-    /// The remote address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().peer_addr()
-    }
-
-    /// Shuts down the read half, the write half or both, as std. Another
-    /// green thread parked reading this socket wakes and reads end of file.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get().shutdown(how)
-    }
-
     /// A new handle to the same socket (a `dup`); blocking mode and
     /// timeouts are shared between the two, as the kernel shares them
     /// between dup'd std sockets.
@@ -192,9 +176,19 @@ impl UnixStream {
         self.inner.read(|s| socket::peek(s.as_fd(), buf))
     }
 
-    /// Takes the pending socket error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get().take_error()
+    std_methods! {
+        /// The local address (usually unnamed for a connecting socket).
+        pub fn local_addr(&self) -> io::Result<SocketAddr>;
+
+        /// The remote address.
+        pub fn peer_addr(&self) -> io::Result<SocketAddr>;
+
+        /// Shuts down the read half, the write half or both, as std. Another
+        /// green thread parked reading this socket wakes and reads end of file.
+        pub fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+
+        /// Takes the pending socket error (`SO_ERROR`).
+        pub fn take_error(&self) -> io::Result<Option<io::Error>>;
     }
 
     blocking_mode_methods!();
@@ -281,81 +275,24 @@ impl UnixListener {
         UnixIncoming { listener: self }
     }
 
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().local_addr()
-    }
-
     /// A new handle to the same listening socket.
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         let inner = self.inner.try_clone(std_unix::UnixListener::try_clone)?;
         Ok(UnixListener { inner, backoff: AcceptBackoff::default() })
     }
 
-    /// Takes the pending socket error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get().take_error()
+    std_methods! {
+        /// The address the listener is bound to.
+        pub fn local_addr(&self) -> io::Result<SocketAddr>;
+
+        /// Takes the pending socket error (`SO_ERROR`).
+        pub fn take_error(&self) -> io::Result<Option<io::Error>>;
     }
 
     blocking_mode_methods!();
 }
 
-impl From<std_unix::UnixListener> for UnixListener {
-    /// Adopts a std listener: its blocking mode carries over; its fd
-    /// becomes non-blocking underneath.
-    ///
-    /// # Panics
-    ///
-    /// If the fd's flags cannot be read or set (it is not an open descriptor).
-    fn from(std: std_unix::UnixListener) -> UnixListener {
-        let inner = Socket::adopt(std).unwrap_or_else(|e| panic!("weft: cannot adopt a UnixListener: {e}"));
-        UnixListener { inner, backoff: AcceptBackoff::default() }
-    }
-}
-
-impl From<UnixListener> for std_unix::UnixListener {
-    /// Hands the listener back to std, in the blocking mode the user set.
-    ///
-    /// # Panics
-    ///
-    /// If the fd's flags cannot be set (it is not an open descriptor).
-    fn from(listener: UnixListener) -> std_unix::UnixListener {
-        listener.inner.into_std().unwrap_or_else(|e| panic!("weft: cannot restore the blocking mode of a socket: {e}"))
-    }
-}
-
-impl std::os::fd::AsFd for UnixListener {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl std::os::fd::AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.inner.as_fd())
-    }
-}
-
-impl std::os::fd::FromRawFd for UnixListener {
-    /// Adopts the listening socket `fd`, as [`From`] a std listener does.
-    unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> UnixListener {
-        // SAFETY: the caller guarantees `fd` is an open socket it owns.
-        UnixListener::from(unsafe { <std_unix::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-    }
-}
-
-impl std::os::fd::IntoRawFd for UnixListener {
-    /// Gives up the fd, in the blocking mode the user set.
-    fn into_raw_fd(self) -> std::os::fd::RawFd {
-        std::os::fd::IntoRawFd::into_raw_fd(std_unix::UnixListener::from(self))
-    }
-}
-
-impl std::fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.inner.get(), f)
-    }
-}
+socket_conversions!(UnixListener, std_unix::UnixListener, backoff: AcceptBackoff::default());
 
 /// The iterator of [`UnixListener::incoming`] (std's
 /// `std::os::unix::net::Incoming`; renamed, as `weft::net::Incoming` is
@@ -529,31 +466,25 @@ impl UnixDatagram {
         })
     }
 
-    /// The address the socket is bound to (unnamed if it is not).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().local_addr()
-    }
-
-    /// The address of the connected socket (`NotConnected` if there is none).
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get().peer_addr()
-    }
-
-    /// Shuts down receiving, sending or both, as std. Another green thread
-    /// parked in `recv` on this socket wakes and receives 0 bytes.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get().shutdown(how)
-    }
-
     /// A new handle to the same socket (a `dup`); blocking mode and
     /// timeouts are shared between the two.
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
         Ok(UnixDatagram { inner: self.inner.try_clone(std_unix::UnixDatagram::try_clone)? })
     }
 
-    /// Takes the pending socket error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get().take_error()
+    std_methods! {
+        /// The address the socket is bound to (unnamed if it is not).
+        pub fn local_addr(&self) -> io::Result<SocketAddr>;
+
+        /// The address of the connected socket (`NotConnected` if there is none).
+        pub fn peer_addr(&self) -> io::Result<SocketAddr>;
+
+        /// Shuts down receiving, sending or both, as std. Another green thread
+        /// parked in `recv` on this socket wakes and receives 0 bytes.
+        pub fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+
+        /// Takes the pending socket error (`SO_ERROR`).
+        pub fn take_error(&self) -> io::Result<Option<io::Error>>;
     }
 
     blocking_mode_methods!();

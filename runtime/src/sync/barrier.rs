@@ -75,9 +75,7 @@ impl Barrier {
                 grant_all(all, 0);
                 return BarrierWaitResult(true);
             }
-            let signal = Arc::new(Signal::new());
-            state.queue.push(signal.clone());
-            signal
+            state.queue.push_current()
         };
         match waitq::wait(&signal, None, &mut BarrierCleanup { barrier: self, signal: &signal }) {
             WaitResult::Granted(_) => BarrierWaitResult(false),

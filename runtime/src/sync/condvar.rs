@@ -141,16 +141,11 @@ impl Condvar {
         deadline: Option<Instant>,
     ) -> (LockResult<MutexGuard<'a, T>>, bool) {
         let mutex = guard.mutex;
-        let signal = Arc::new(Signal::new());
-        self.queue.lock().push(signal.clone());
+        let signal = self.queue.lock().push_current();
         drop(guard);
-        let mut cleanup = Withdraw {
-            queue: &self.queue,
-            signal: &signal,
-            after_remove: |_: &mut WaitQueue<Arc<Signal>>| {},
+        let mut cleanup = Withdraw::new(&self.queue, &signal)
             // Notified while unwinding: the notification goes to another.
-            abandon: |_| self.notify_one(),
-        };
+            .on_abandon(|_| self.notify_one());
         let timed_out = match waitq::wait(&signal, deadline, &mut cleanup) {
             WaitResult::Granted(_) => false,
             WaitResult::TimedOut => true,

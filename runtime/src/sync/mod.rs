@@ -20,11 +20,12 @@
 //! |---------------|---------------------------------------------------------------|
 //! | `waitq`       | wait nodes and their state machine, FIFO queues, `wait`: the only place that parks |
 //! | `shim`        | atomics, the internal lock and park/unpark, switched to loom's under `--cfg loom` |
-//! | `poison`      | std-compatible poisoning                                      |
+//! | `poison`      | std-compatible poisoning; the std trait impls the locks share |
 //! | `mutex`, `rwlock`, `condvar` | locks with a one-CAS fast path and FIFO handoff |
 //! | `semaphore`, `barrier`, `waitgroup`, `once_lock` | the other waiting primitives |
 //! | `chan`        | the channel core: buffer, waiting senders and receivers, direct handoff |
 //! | `mpsc`, `mpmc`, `oneshot` | the public channel flavours over `chan`            |
+//! | `chan_api`    | the handle methods and impls the flavours share, as macros    |
 //! | `select`, `select_macro` | `select!` over channel operations                  |
 //!
 //! # Common design
@@ -54,6 +55,7 @@
 
 mod barrier;
 mod chan;
+mod chan_api;
 mod condvar;
 mod mutex;
 mod once_lock;

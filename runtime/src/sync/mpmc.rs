@@ -23,13 +23,12 @@
 //! assert_eq!(total, 5050);
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
 use super::chan::Chan;
+use super::chan_api::{handle_impls, receiver_api};
 
 /// Creates an unbounded channel.
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
@@ -66,122 +65,18 @@ impl<T> Sender<T> {
     }
 }
 
-impl<T> Receiver<T> {
+receiver_api! {
     /// Waits for a message; `Err` once empty and every sender is gone.
-    pub fn recv(&self) -> Result<T, RecvError> {
-        self.chan.recv_blocking()
-    }
-
+    fn recv;
     /// A message if one is ready now.
-    pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.chan.try_recv()
-    }
-
+    fn try_recv;
     /// Waits at most `timeout` for a message.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.chan.recv_timeout(timeout)
-    }
-
+    fn recv_timeout;
     /// Iterates, waiting for each message, until disconnection.
-    pub fn iter(&self) -> Iter<'_, T> {
-        Iter { rx: self }
-    }
-
+    fn iter;
     /// Iterates over the messages ready now.
-    pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter { rx: self }
-    }
+    fn try_iter;
 }
 
-/// Waits for each message; see [`Receiver::iter`].
-#[derive(Debug)]
-pub struct Iter<'a, T: 'a> {
-    rx: &'a Receiver<T>,
-}
-
-/// Takes the messages ready now; see [`Receiver::try_iter`].
-#[derive(Debug)]
-pub struct TryIter<'a, T: 'a> {
-    rx: &'a Receiver<T>,
-}
-
-/// Owning version of [`Iter`].
-#[derive(Debug)]
-pub struct IntoIter<T> {
-    rx: Receiver<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Receiver<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T> IntoIterator for Receiver<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
-    }
-}
-
-impl<T> Clone for Sender<T> {
-    fn clone(&self) -> Sender<T> {
-        self.chan.add_sender();
-        Sender { chan: self.chan.clone() }
-    }
-}
-
-impl<T> Clone for Receiver<T> {
-    fn clone(&self) -> Receiver<T> {
-        self.chan.add_receiver();
-        Receiver { chan: self.chan.clone() }
-    }
-}
-
-impl<T> Drop for Sender<T> {
-    fn drop(&mut self) {
-        self.chan.drop_sender();
-    }
-}
-
-impl<T> Drop for Receiver<T> {
-    fn drop(&mut self) {
-        self.chan.drop_receiver();
-    }
-}
-
-impl<T> fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").finish_non_exhaustive()
-    }
-}
+handle_impls!(Sender, "Sender", drop = drop_sender, clone = add_sender);
+handle_impls!(Receiver, "Receiver", drop = drop_receiver, clone = add_receiver);

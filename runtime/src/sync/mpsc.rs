@@ -26,14 +26,13 @@
 //! ```
 
 use std::cell::Cell;
-use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
 use super::chan::Chan;
+use super::chan_api::{handle_impls, receiver_api};
 
 /// Creates an unbounded channel: `send` never waits.
 ///
@@ -108,136 +107,23 @@ impl<T> Receiver<T> {
     fn new(chan: Arc<Chan<T>>) -> Receiver<T> {
         Receiver { chan, _not_sync: PhantomData }
     }
+}
 
+receiver_api! {
     /// Waits for a message. `Err` once the channel is empty and every
     /// sender is gone (or the runtime force-unwinds the waiting green
     /// thread).
-    pub fn recv(&self) -> Result<T, RecvError> {
-        self.chan.recv_blocking()
-    }
-
+    fn recv;
     /// A message if one is ready now.
-    pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.chan.try_recv()
-    }
-
+    fn try_recv;
     /// Waits at most `timeout` for a message.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.chan.recv_timeout(timeout)
-    }
-
+    fn recv_timeout;
     /// Iterates over messages, waiting for each, until disconnection.
-    pub fn iter(&self) -> Iter<'_, T> {
-        Iter { rx: self }
-    }
-
+    fn iter;
     /// Iterates over the messages ready now, without waiting.
-    pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter { rx: self }
-    }
+    fn try_iter;
 }
 
-/// Waits for each message; see [`Receiver::iter`].
-#[derive(Debug)]
-pub struct Iter<'a, T: 'a> {
-    rx: &'a Receiver<T>,
-}
-
-/// Takes the messages ready now; see [`Receiver::try_iter`].
-#[derive(Debug)]
-pub struct TryIter<'a, T: 'a> {
-    rx: &'a Receiver<T>,
-}
-
-/// Owning version of [`Iter`].
-#[derive(Debug)]
-pub struct IntoIter<T> {
-    rx: Receiver<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Receiver<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T> IntoIterator for Receiver<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
-    }
-}
-
-impl<T> Clone for Sender<T> {
-    fn clone(&self) -> Sender<T> {
-        self.chan.add_sender();
-        Sender { chan: self.chan.clone() }
-    }
-}
-
-impl<T> Clone for SyncSender<T> {
-    fn clone(&self) -> SyncSender<T> {
-        self.chan.add_sender();
-        SyncSender { chan: self.chan.clone() }
-    }
-}
-
-impl<T> Drop for Sender<T> {
-    fn drop(&mut self) {
-        self.chan.drop_sender();
-    }
-}
-
-impl<T> Drop for SyncSender<T> {
-    fn drop(&mut self) {
-        self.chan.drop_sender();
-    }
-}
-
-impl<T> Drop for Receiver<T> {
-    fn drop(&mut self) {
-        self.chan.drop_receiver();
-    }
-}
-
-impl<T> fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Debug for SyncSender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SyncSender").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").finish_non_exhaustive()
-    }
-}
+handle_impls!(Sender, "Sender", drop = drop_sender, clone = add_sender);
+handle_impls!(SyncSender, "SyncSender", drop = drop_sender, clone = add_sender);
+handle_impls!(Receiver, "Receiver", drop = drop_receiver);

@@ -43,7 +43,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, LockResult, TryLockError, TryLockResult};
 
-use super::poison::{self, Panicking};
+use super::poison::{self, lock_impls, Panicking};
 use super::shim::{loom_const_fn, AtomicUsize, Lock};
 use super::waitq::{self, Signal, WaitQueue, WaitResult, Withdraw};
 
@@ -125,13 +125,7 @@ impl<T> Mutex<T> {
     /// Consumes the mutex and returns its value (`Err` if poisoned, with
     /// the value inside).
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
-        let value = self.data.into_inner();
-        if poisoned {
-            Err(std::sync::PoisonError::new(value))
-        } else {
-            Ok(value)
-        }
+        self.poison.wrap(self.data.into_inner())
     }
 }
 
@@ -151,7 +145,7 @@ impl<T: ?Sized> Mutex<T> {
         if self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_err() {
             self.lock_slow();
         }
-        self.poison.guard(self.guard())
+        self.poison.wrap(self.guard())
     }
 
     /// Acquires the lock if it is free and nobody waits for it.
@@ -159,7 +153,7 @@ impl<T: ?Sized> Mutex<T> {
         if self.state.compare_exchange(0, LOCKED, Acquire, Relaxed).is_err() {
             return Err(TryLockError::WouldBlock);
         }
-        Ok(self.poison.guard(self.guard())?)
+        Ok(self.poison.wrap(self.guard())?)
     }
 
     /// True if a holder panicked.
@@ -174,13 +168,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Mutable access without locking: the borrow proves exclusivity.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        let data = self.data.get_mut();
-        if poisoned {
-            Err(std::sync::PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.wrap(self.data.get_mut())
     }
 
     fn guard(&self) -> MutexGuard<'_, T> {
@@ -191,34 +179,20 @@ impl<T: ?Sized> Mutex<T> {
     fn lock_slow(&self) {
         let signal = {
             let mut queue = self.queue.lock();
-            let mut state = self.state.load(Relaxed);
-            loop {
-                let (next, acquired) = match state {
-                    0 => (LOCKED, true),
-                    LOCKED => (LOCKED | QUEUED, false),
-                    _ => break,
-                };
-                match self.state.compare_exchange_weak(state, next, Acquire, Relaxed) {
-                    Ok(_) if acquired => return,
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
+            let was = self.state.fetch_update(Acquire, Relaxed, |state| match state {
+                0 => Some(LOCKED),
+                LOCKED => Some(LOCKED | QUEUED),
+                _ => None, // QUEUED already
+            });
+            if was == Ok(0) {
+                return;
             }
-            let signal = Arc::new(Signal::new());
-            queue.push(signal.clone());
-            signal
+            queue.push_current()
         };
-        let mut cleanup = Withdraw {
-            queue: &self.queue,
-            signal: &signal,
-            after_remove: |queue: &mut WaitQueue<Arc<Signal>>| {
-                if queue.is_empty() {
-                    self.state.fetch_and(!QUEUED, Relaxed);
-                }
-            },
+        let mut cleanup = Withdraw::new(&self.queue, &signal)
+            .clearing(&self.state, QUEUED)
             // Granted while unwinding: the lock is ours; pass it on.
-            abandon: |_| self.unlock(),
-        };
+            .on_abandon(|_| self.unlock());
         match waitq::wait(&signal, None, &mut cleanup) {
             // The unlocker handed the lock over; its writes were released by
             // the grant and acquired by `wait`'s load.
@@ -277,35 +251,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     }
 }
 
-impl<T: Default> Default for Mutex<T> {
-    fn default() -> Mutex<T> {
-        Mutex::new(T::default())
-    }
-}
-
-impl<T> From<T> for Mutex<T> {
-    fn from(value: T) -> Mutex<T> {
-        Mutex::new(value)
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Mutex");
-        match self.try_lock() {
-            Ok(guard) => d.field("data", &&*guard),
-            Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
-            Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
-        };
-        d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
+lock_impls!(Mutex, try_lock, guards: MutexGuard);
 
 impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -166,17 +166,9 @@ impl<T> OnceLock<T> {
             if self.state.load(Acquire) != RUNNING {
                 return;
             }
-            let signal = Arc::new(Signal::new());
-            queue.push(signal.clone());
-            signal
+            queue.push_current()
         };
-        let mut cleanup = Withdraw {
-            queue: &self.queue,
-            signal: &signal,
-            after_remove: |_: &mut WaitQueue<Arc<Signal>>| {},
-            abandon: |_| {},
-        };
-        if waitq::wait(&signal, None, &mut cleanup) == WaitResult::Cancelled {
+        if waitq::wait(&signal, None, &mut Withdraw::new(&self.queue, &signal)) == WaitResult::Cancelled {
             panic!("weft: OnceLock would wait while the runtime shuts down");
         }
     }

@@ -10,13 +10,13 @@
 //! assert_eq!(rx.recv(), Ok(42));
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError};
 
 use super::chan::Chan;
+use super::chan_api::handle_impls;
 
 /// Creates a one-message channel.
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
@@ -62,26 +62,5 @@ impl<T> Receiver<T> {
     }
 }
 
-impl<T> Drop for Sender<T> {
-    fn drop(&mut self) {
-        self.chan.drop_sender();
-    }
-}
-
-impl<T> Drop for Receiver<T> {
-    fn drop(&mut self) {
-        self.chan.drop_receiver();
-    }
-}
-
-impl<T> fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("oneshot::Sender").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("oneshot::Receiver").finish_non_exhaustive()
-    }
-}
+handle_impls!(Sender, "oneshot::Sender", drop = drop_sender);
+handle_impls!(Receiver, "oneshot::Receiver", drop = drop_receiver);

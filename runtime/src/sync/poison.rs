@@ -5,6 +5,9 @@
 //! `std::thread::panicking()` is per OS thread; a green thread runs on one
 //! worker for its whole life and does not switch out while it panics unless
 //! a destructor parks, so the answer is the green thread's own in practice.
+//!
+//! Also here, as the macro `lock_impls!`: the std trait impls `Mutex` and
+//! `RwLock` share, whose `Debug` reports the poison flag.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{LockResult, PoisonError};
@@ -31,13 +34,14 @@ impl Flag {
         self.poisoned.store(false, Relaxed);
     }
 
-    /// At acquisition: the guard's poison state, and `guard` wrapped as std
-    /// wraps it.
-    pub(crate) fn guard<G>(&self, guard: G) -> LockResult<G> {
+    /// `value` wrapped as std wraps it: `Err(PoisonError)` if the lock is
+    /// poisoned. `value` is a new guard at acquisition, or the lock's value
+    /// itself for `into_inner` and `get_mut`.
+    pub(crate) fn wrap<V>(&self, value: V) -> LockResult<V> {
         if self.get() {
-            Err(PoisonError::new(guard))
+            Err(PoisonError::new(value))
         } else {
-            Ok(guard)
+            Ok(value)
         }
     }
 
@@ -62,3 +66,45 @@ pub(crate) fn map_result<A, B>(result: LockResult<A>, f: impl FnOnce(A) -> B) ->
         Err(e) => Err(PoisonError::new(f(e.into_inner()))),
     }
 }
+
+/// std's `Default`, `From<T>` and `Debug` for a lock `$lock<T>`, and
+/// `Debug` for its guards (they show the value). `$lock` has std's `new`,
+/// a `poison: Flag` field, and `$try_lock`, the non-blocking acquisition
+/// `Debug` peeks through (as std's, it prints `<locked>` when that fails).
+macro_rules! lock_impls {
+    ($lock:ident, $try_lock:ident, guards: $($guard:ident),+) => {
+        impl<T: Default> Default for $lock<T> {
+            fn default() -> $lock<T> {
+                $lock::new(T::default())
+            }
+        }
+
+        impl<T> From<T> for $lock<T> {
+            fn from(value: T) -> $lock<T> {
+                $lock::new(value)
+            }
+        }
+
+        impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for $lock<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut d = f.debug_struct(stringify!($lock));
+                match self.$try_lock() {
+                    Ok(guard) => d.field("data", &&*guard),
+                    Err(std::sync::TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
+                    Err(std::sync::TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
+                };
+                d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
+            }
+        }
+
+        $(
+            impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for $guard<'_, T> {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    std::fmt::Debug::fmt(&**self, f)
+                }
+            }
+        )+
+    };
+}
+
+pub(crate) use lock_impls;

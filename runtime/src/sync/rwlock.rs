@@ -40,13 +40,12 @@
 //! writers behind overlapping readers, which green threads make easy.
 
 use std::cell::UnsafeCell;
-use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
-use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult};
+use std::sync::{Arc, LockResult, TryLockError, TryLockResult};
 
-use super::poison::{self, Panicking};
+use super::poison::{self, lock_impls, Panicking};
 use super::shim::{loom_const_fn, AtomicUsize, Lock};
 use super::waitq::{self, Cleanup, Node, Signal, WaitQueue, WaitResult};
 
@@ -128,13 +127,7 @@ impl<T> RwLock<T> {
 
     /// Consumes the lock and returns its value (`Err` if poisoned).
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
-        let value = self.data.into_inner();
-        if poisoned {
-            Err(PoisonError::new(value))
-        } else {
-            Ok(value)
-        }
+        self.poison.wrap(self.data.into_inner())
     }
 }
 
@@ -150,7 +143,7 @@ impl<T: ?Sized> RwLock<T> {
         if !self.try_read_fast() {
             self.acquire_slow(false);
         }
-        self.poison.guard(RwLockReadGuard { lock: self, _not_send: PhantomData })
+        self.poison.wrap(RwLockReadGuard { lock: self, _not_send: PhantomData })
     }
 
     /// Shared access if it is available now without waiting.
@@ -158,7 +151,7 @@ impl<T: ?Sized> RwLock<T> {
         if !self.try_read_fast() {
             return Err(TryLockError::WouldBlock);
         }
-        Ok(self.poison.guard(RwLockReadGuard { lock: self, _not_send: PhantomData })?)
+        Ok(self.poison.wrap(RwLockReadGuard { lock: self, _not_send: PhantomData })?)
     }
 
     /// Exclusive access, waiting for the current holders and for everyone
@@ -172,7 +165,7 @@ impl<T: ?Sized> RwLock<T> {
         if self.state.compare_exchange(0, WRITER, Acquire, Relaxed).is_err() {
             self.acquire_slow(true);
         }
-        self.poison.guard(self.write_guard())
+        self.poison.wrap(self.write_guard())
     }
 
     /// Exclusive access if the lock is free now and nobody waits.
@@ -180,7 +173,7 @@ impl<T: ?Sized> RwLock<T> {
         if self.state.compare_exchange(0, WRITER, Acquire, Relaxed).is_err() {
             return Err(TryLockError::WouldBlock);
         }
-        Ok(self.poison.guard(self.write_guard())?)
+        Ok(self.poison.wrap(self.write_guard())?)
     }
 
     /// True if a writer panicked.
@@ -195,13 +188,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Mutable access without locking: the borrow proves exclusivity.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        let data = self.data.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.wrap(self.data.get_mut())
     }
 
     fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
@@ -226,20 +213,15 @@ impl<T: ?Sized> RwLock<T> {
     fn acquire_slow(&self, write: bool) {
         let signal = {
             let mut queue = self.queue.lock();
-            let mut state = self.state.load(Relaxed);
-            loop {
-                let free = if write { state == 0 } else { state & (WRITER | QUEUED) == 0 };
-                let next = match (free, write) {
-                    (true, true) => WRITER,
-                    (true, false) => state + READER,
-                    (false, _) if state & QUEUED != 0 => break,
-                    (false, _) => state | QUEUED,
-                };
-                match self.state.compare_exchange_weak(state, next, Acquire, Relaxed) {
-                    Ok(_) if free => return,
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
+            let free = |state: usize| if write { state == 0 } else { state & (WRITER | QUEUED) == 0 };
+            let was = self.state.fetch_update(Acquire, Relaxed, |state| match state {
+                s if free(s) && write => Some(WRITER),
+                s if free(s) => Some(s + READER),
+                s if s & QUEUED != 0 => None,
+                s => Some(s | QUEUED),
+            });
+            if was.is_ok_and(free) {
+                return;
             }
             let signal = Arc::new(Signal::new());
             queue.push(RwNode { signal: signal.clone(), write });
@@ -393,38 +375,4 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     }
 }
 
-impl<T: Default> Default for RwLock<T> {
-    fn default() -> RwLock<T> {
-        RwLock::new(T::default())
-    }
-}
-
-impl<T> From<T> for RwLock<T> {
-    fn from(value: T) -> RwLock<T> {
-        RwLock::new(value)
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("RwLock");
-        match self.try_read() {
-            Ok(guard) => d.field("data", &&*guard),
-            Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
-            Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
-        };
-        d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
+lock_impls!(RwLock, try_read, guards: RwLockReadGuard, RwLockWriteGuard);

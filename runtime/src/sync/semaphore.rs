@@ -130,33 +130,18 @@ impl Semaphore {
         }
         let signal = {
             let mut queue = self.queue.lock();
-            let mut state = self.state.load(Relaxed);
-            loop {
-                let (next, acquired) = match state {
-                    s if s & QUEUED != 0 => break,
-                    s if s >= PERMIT => (s - PERMIT, true),
-                    s => (s | QUEUED, false),
-                };
-                match self.state.compare_exchange_weak(state, next, Acquire, Relaxed) {
-                    Ok(_) if acquired => return Some(SemaphorePermit { sem: self }),
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
+            let was = self.state.fetch_update(Acquire, Relaxed, |state| match state {
+                s if s & QUEUED != 0 => None,
+                s if s >= PERMIT => Some(s - PERMIT),
+                s => Some(s | QUEUED),
+            });
+            if was.is_ok_and(|s| s >= PERMIT) {
+                return Some(SemaphorePermit { sem: self });
             }
-            let signal = Arc::new(Signal::new());
-            queue.push(signal.clone());
-            signal
+            queue.push_current()
         };
-        let mut cleanup = Withdraw {
-            queue: &self.queue,
-            signal: &signal,
-            after_remove: |queue: &mut WaitQueue<Arc<Signal>>| {
-                if queue.is_empty() {
-                    self.state.fetch_and(!QUEUED, Relaxed);
-                }
-            },
-            abandon: |_| self.add_permits(1),
-        };
+        let mut cleanup =
+            Withdraw::new(&self.queue, &signal).clearing(&self.state, QUEUED).on_abandon(|_| self.add_permits(1));
         match waitq::wait(&signal, deadline, &mut cleanup) {
             WaitResult::Granted(_) => Some(SemaphorePermit { sem: self }),
             WaitResult::TimedOut | WaitResult::Cancelled => None,

@@ -109,17 +109,9 @@ impl WaitGroup {
                 if self.count.load(Acquire) == 0 {
                     return;
                 }
-                let signal = Arc::new(Signal::new());
-                queue.push(signal.clone());
-                signal
+                queue.push_current()
             };
-            let mut cleanup = Withdraw {
-                queue: &self.queue,
-                signal: &signal,
-                after_remove: |_: &mut WaitQueue<Arc<Signal>>| {},
-                abandon: |_| {},
-            };
-            if waitq::wait(&signal, None, &mut cleanup) == WaitResult::Cancelled {
+            if waitq::wait(&signal, None, &mut Withdraw::new(&self.queue, &signal)) == WaitResult::Cancelled {
                 panic!("weft: WaitGroup::wait while the runtime shuts down");
             }
         }

@@ -77,7 +77,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::shim::{self, AtomicUsize, Thread};
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -297,6 +297,17 @@ impl<N: Node> WaitQueue<N> {
     }
 }
 
+impl WaitQueue<Arc<Signal>> {
+    /// Step 2 of the module docs for a queue of plain signals: pushes a
+    /// new node for the calling thread and returns it, to [`wait`] on once
+    /// the lock is released.
+    pub(crate) fn push_current(&mut self) -> Arc<Signal> {
+        let signal = Arc::new(Signal::new());
+        self.nodes.push_back(signal.clone());
+        signal
+    }
+}
+
 /// Grants every still-undecided node of `nodes` with `token` and wakes it.
 /// Call without holding any lock.
 pub(crate) fn grant_all<N: Node>(nodes: VecDeque<N>, token: usize) {
@@ -307,21 +318,48 @@ pub(crate) fn grant_all<N: Node>(nodes: VecDeque<N>, token: usize) {
     }
 }
 
-/// Common [`Cleanup`] of a node on one `Arc<Signal>` queue: remove it, and
-/// on abandon call the primitive's release.
-pub(crate) struct Withdraw<'a, F: FnMut(&mut WaitQueue<Arc<Signal>>), A: FnMut(usize)> {
-    pub(crate) queue: &'a shim::Lock<WaitQueue<Arc<Signal>>>,
-    pub(crate) signal: &'a Arc<Signal>,
-    /// Runs under the queue lock after the node is removed.
-    pub(crate) after_remove: F,
-    pub(crate) abandon: A,
+/// The [`Cleanup`] of a node on a queue of plain signals: withdrawing
+/// removes it; abandoning owes nothing, unless the primitive says what to
+/// pass on with [`on_abandon`](Withdraw::on_abandon).
+pub(crate) struct Withdraw<'a, A: FnMut(usize)> {
+    queue: &'a shim::Lock<WaitQueue<Arc<Signal>>>,
+    signal: &'a Arc<Signal>,
+    /// A state word and its "someone waits" bit: cleared, under the queue
+    /// lock, when the withdrawal leaves the queue empty.
+    queued_flag: Option<(&'a AtomicUsize, usize)>,
+    abandon: A,
 }
 
-impl<F: FnMut(&mut WaitQueue<Arc<Signal>>), A: FnMut(usize)> Cleanup for Withdraw<'_, F, A> {
+impl<'a> Withdraw<'a, fn(usize)> {
+    pub(crate) fn new(queue: &'a shim::Lock<WaitQueue<Arc<Signal>>>, signal: &'a Arc<Signal>) -> Self {
+        Withdraw { queue, signal, queued_flag: None, abandon: |_| {} }
+    }
+}
+
+impl<'a, A: FnMut(usize)> Withdraw<'a, A> {
+    /// Also clears `flag` in `state` when the withdrawal leaves the queue
+    /// empty, for a primitive whose state word says that someone waits.
+    pub(crate) fn clearing(self, state: &'a AtomicUsize, flag: usize) -> Self {
+        Withdraw { queued_flag: Some((state, flag)), ..self }
+    }
+
+    /// What to do with a unit granted to a waiter that unwinds: pass it on
+    /// (unlock, release the permit, re-notify).
+    pub(crate) fn on_abandon<B: FnMut(usize)>(self, abandon: B) -> Withdraw<'a, B> {
+        let Withdraw { queue, signal, queued_flag, abandon: _ } = self;
+        Withdraw { queue, signal, queued_flag, abandon }
+    }
+}
+
+impl<A: FnMut(usize)> Cleanup for Withdraw<'_, A> {
     fn withdraw(&mut self) {
         let mut queue = self.queue.lock();
         queue.remove(|n| Arc::ptr_eq(n, self.signal));
-        (self.after_remove)(&mut queue);
+        if let Some((state, flag)) = self.queued_flag {
+            if queue.is_empty() {
+                state.fetch_and(!flag, Relaxed);
+            }
+        }
     }
 
     fn abandon(&mut self, token: usize) {
