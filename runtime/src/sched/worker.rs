@@ -180,7 +180,6 @@ impl Local {
             }
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
-            self.shared.workers[self.index].progress.store(u64::from(tick), Relaxed);
             if tick % MAINTENANCE_INTERVAL == 0 {
                 self.poll_io_now();
                 self.drain_inbox();
@@ -247,6 +246,10 @@ impl Local {
     /// An unstarted task: our own, then the injector's, then another
     /// worker's (stealing half of its queue).
     fn find_task(&self) -> Option<Task> {
+        // Progress as other workers judge it (see `take_placed_if_stuck`):
+        // published here, at every maintenance pass and every idle pass,
+        // not on the per-switch path.
+        self.shared.workers[self.index].progress.store(u64::from(self.tick.get()), Relaxed);
         if let Some(task) = self.take_placed(self.index) {
             return Some(task);
         }
