@@ -36,6 +36,7 @@
 //! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, sockets, signals |
 //! | `panic`       | panic reports that name the green thread                         |
 //! | `blocking`    | the blocking pool and [`unblock`]; [`fs`] is std::fs run on it   |
+//! | `observe`     | the hog monitor                                                  |
 //!
 //! # Glossary
 //!
@@ -78,6 +79,13 @@
 //! it never takes down a worker. A stack overflow hits the guard page below
 //! the stack and aborts the process with a message naming the green thread
 //! and its stack size, as std does for OS threads.
+//!
+//! # Finding what blocks a worker
+//!
+//! A green thread that runs without reaching a blocking point holds up every
+//! other green thread of its worker. A monitor thread reports one that does
+//! so for more than 100 ms, by name, on stderr
+//! ([`RuntimeBuilder::monitor_threshold`]). See [`observe`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -89,6 +97,7 @@ mod green;
 pub mod io;
 mod loom;
 pub mod net;
+pub mod observe;
 mod panic;
 mod reactor;
 mod runtime;

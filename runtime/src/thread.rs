@@ -35,6 +35,12 @@ impl ThreadId {
     pub fn as_u64(&self) -> u64 {
         self.0.get()
     }
+
+    /// The id numbered `n` (as returned by `as_u64`), for diagnostics that
+    /// store ids in atomics.
+    pub(crate) fn from_u64(n: u64) -> Option<ThreadId> {
+        NonZeroU64::new(n).map(ThreadId)
+    }
 }
 
 impl fmt::Display for ThreadId {

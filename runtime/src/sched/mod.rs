@@ -48,6 +48,8 @@ pub(crate) struct Config {
     /// Default usable stack size, already rounded by `stack::round_size`.
     pub(crate) stack_size: usize,
     pub(crate) name: String,
+    /// Monitor, dumps, stack reports.
+    pub(crate) observe: crate::observe::Settings,
 }
 
 /// Runtime-wide state. Any thread.
@@ -72,6 +74,8 @@ pub(crate) struct Remote {
     pub(crate) reactor: Reactor,
     /// Green threads started on this worker so far (metrics).
     pub(crate) started: AtomicU64,
+    /// What the monitor and dumps see of this worker.
+    pub(crate) watch: crate::observe::Watch,
 }
 
 impl Shared {
@@ -88,6 +92,7 @@ impl Shared {
                     eventfd,
                     reactor,
                     started: AtomicU64::new(0),
+                    watch: Default::default(),
                 })
             })
             .collect::<io::Result<Vec<_>>>()?;

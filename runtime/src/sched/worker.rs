@@ -26,12 +26,14 @@ use std::time::Instant;
 
 use corosensei::CoroutineResult;
 use crossbeam_deque::{Steal, Worker as Deque};
+use crossbeam_utils::CachePadded;
 
 use super::Shared;
 use crate::green::context::{self, Coroutine, Running, Suspend, Yielder, RUNNING};
 use crate::green::stack::{Stack, StackPool};
 use crate::green::state::AfterSwitch;
 use crate::green::{Green, Task};
+use crate::observe::Probe;
 use crate::reactor::EVENTS_PER_POLL;
 use crate::sys::epoll;
 use crate::time::Timers;
@@ -96,6 +98,8 @@ pub(crate) struct Local {
     /// The buffer epoll fills with ready events.
     events: RefCell<Vec<libc::epoll_event>>,
     tick: Cell<u32>,
+    /// This worker's probe for the monitor (`observe/probe.rs`).
+    probe: Arc<CachePadded<Probe>>,
 }
 
 thread_local! {
@@ -115,6 +119,7 @@ impl Local {
     /// Called on the worker's own thread.
     pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Deque<Task>) -> Local {
         let stack_size = shared.config.stack_size;
+        let probe = shared.workers[index].watch.probe.clone();
         Local {
             index,
             shared,
@@ -125,6 +130,7 @@ impl Local {
             stacks: RefCell::new(StackPool::new(stack_size)),
             events: RefCell::new(epoll::events(EVENTS_PER_POLL)),
             tick: Cell::new(0),
+            probe,
         }
     }
 
@@ -270,6 +276,7 @@ impl Local {
             let mut table = self.table.borrow_mut();
             let slot = table.vacant();
             green.set_home(self.index, slot);
+            self.shared.workers[self.index].watch.register(slot, &green);
             table.entries[slot as usize] = Some(Entry { co, green, yielder: std::ptr::null(), guard });
             slot
         };
@@ -287,6 +294,7 @@ impl Local {
         let mut table = self.table.borrow_mut();
         let entry = table.entries[slot as usize].as_mut().expect("a ready slot holds a green thread");
         RUNNING.with(|r| r.set(entry.running(false)));
+        self.probe.enter(entry.green.id.as_u64());
         // The green thread's body catches every panic of user code; one
         // escaping here is a runtime bug. Abort loudly rather than let the
         // worker die and strand every green thread it owns.
@@ -297,6 +305,7 @@ impl Local {
                 std::process::abort();
             }
         };
+        self.probe.leave();
         entry.yielder = RUNNING.with(|r| r.replace(Running::NONE)).yielder;
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.ready.borrow_mut().push_back(slot),
@@ -306,6 +315,7 @@ impl Local {
                 }
             }
             CoroutineResult::Return(()) => {
+                self.shared.workers[self.index].watch.unregister(slot);
                 let entry = table.remove(slot);
                 drop(table);
                 self.stacks.borrow_mut().give(entry.co.into_stack());
@@ -382,6 +392,7 @@ impl Local {
         while self.fresh.pop().is_some() {}
         self.shared.drain();
         self.timers.borrow_mut().drain().for_each(drop);
+        self.shared.workers[self.index].watch.clear();
         let mut table = self.table.borrow_mut();
         loop {
             let mut deferred = false;
