@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weft::observe::HogReport;
+use weft::observe::{GreenState, HogReport};
 
 const CHILD_ENV: &str = "WEFT_TEST_CHILD";
 const THRESHOLD: Duration = Duration::from_millis(100);
@@ -106,6 +106,36 @@ fn monitor_never_reports_green_thread_that_yields_every_ms() {
         let reports = reports_after_drop(rt, reports);
         assert!(reports.is_empty(), "{reports:#?}");
     }
+}
+
+#[test]
+fn monitor_counts_ready_and_parked_green_threads_of_the_hogged_worker() {
+    let (rt, reports) = monitored(1, "hog-counts");
+    // Two green threads parked on the worker before the hog starts.
+    let sleepers: Vec<_> = (0..2).map(|_| rt.spawn(|| weft::sleep(Duration::from_secs(3600)))).collect();
+    let start = Instant::now();
+    while !sleepers.iter().all(|s| {
+        let dump = rt.dump();
+        dump.get(s.thread().id()).is_some_and(|t| matches!(t.state(), GreenState::Parked(_)))
+    }) {
+        assert!(start.elapsed() < Duration::from_secs(60), "the sleepers never parked:\n{}", rt.dump());
+        std::thread::yield_now();
+    }
+    let hog = weft::Builder::new()
+        .name("counted")
+        .spawn_on(&rt, || {
+            // Three more wait behind it, not started yet.
+            let waiting: Vec<_> = (0..3).map(|_| weft::spawn(|| ())).collect();
+            spin_for(SPIN);
+            waiting
+        })
+        .unwrap();
+    for h in hog.join().unwrap() {
+        h.join().unwrap();
+    }
+    let reports = reports_after_drop(rt, reports);
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!((reports[0].ready(), reports[0].parked()), (3, 2), "{}", reports[0]);
 }
 
 #[test]

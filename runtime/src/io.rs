@@ -127,6 +127,11 @@ impl<T: AsFd> Pollable<T> {
                 continue;
             }
             let reg = self.registration()?;
+            let fd = self.inner.as_fd().as_raw_fd();
+            let _waiting = crate::observe::waiting_on(match dir {
+                Direction::Read => crate::observe::WaitReason::Read { fd },
+                Direction::Write => crate::observe::WaitReason::Write { fd },
+            });
             match reg.io().wait(dir, t0, deadline) {
                 Waited::Retry => continue,
                 Waited::TimedOut => return Err(fd::timed_out()),

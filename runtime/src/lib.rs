@@ -36,7 +36,7 @@
 //! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, sockets, signals |
 //! | `panic`       | panic reports that name the green thread                         |
 //! | `blocking`    | the blocking pool and [`unblock`]; [`fs`] is std::fs run on it   |
-//! | `observe`     | the hog monitor                                                  |
+//! | `observe`     | the hog monitor, [`dump`], wait states, stack high-water marks   |
 //!
 //! # Glossary
 //!
@@ -85,7 +85,8 @@
 //! A green thread that runs without reaching a blocking point holds up every
 //! other green thread of its worker. A monitor thread reports one that does
 //! so for more than 100 ms, by name, on stderr
-//! ([`RuntimeBuilder::monitor_threshold`]). See [`observe`].
+//! ([`RuntimeBuilder::monitor_threshold`]); [`dump`] lists every green thread
+//! and what it waits for. See [`observe`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -110,6 +111,7 @@ mod time;
 pub use blocking::{unblock, BLOCKING_KEEP_ALIVE, MAX_BLOCKING_THREADS};
 pub use green::scope::{scope, Scope, ScopedJoinHandle};
 pub use green::stack::{stack_guard_mode, GuardMode, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use observe::dump;
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use thread::{
     current, park, park_timeout, sleep, spawn, yield_now, Builder, Cancelled, GreenThread, JoinHandle, ThreadId,

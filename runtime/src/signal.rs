@@ -28,6 +28,7 @@ use std::fs::File;
 use std::io::{self, Read};
 
 use crate::io::Pollable;
+use crate::observe::{self, WaitReason};
 use crate::sys::sigpipe;
 
 /// A signal number, as in `libc` (`SIGINT` is 2).
@@ -72,6 +73,8 @@ impl Signals {
     /// Waits for one of the signals and returns its number. Parks a green
     /// thread; blocks an OS thread.
     pub fn wait(&self) -> io::Result<Signal> {
+        let mask = self.signals.iter().fold(0u64, |m, &s| m | 1 << (s - 1));
+        let _waiting = observe::waiting_on(WaitReason::Signal { mask });
         let mut byte = [0u8; 1];
         loop {
             let n = self.pipe.read_with(|mut file| file.read(&mut byte))?;

@@ -17,6 +17,7 @@ use crate::green::context::{self, Suspend};
 use crate::green::join::{Completer, Packet};
 use crate::green::scope::ScopeData;
 use crate::green::{stack, Green, Task};
+use crate::observe::{self, WaitReason};
 use crate::sched::{self, Shared};
 use crate::Runtime;
 
@@ -178,6 +179,8 @@ pub(crate) fn park_green(deadline: Option<Instant>) -> bool {
         if context::unwinding() || green.park.try_consume() {
             return true;
         }
+        // The default reason; a caller's more specific one takes precedence.
+        let _waiting = observe::waiting_on(WaitReason::Park { until: deadline });
         let key = deadline.map(|d| sched::add_timer(d, context::current_green().expect("running green thread")));
         if green.park.begin_park() {
             context::suspend(Suspend::Park);
@@ -200,6 +203,7 @@ pub fn sleep(dur: Duration) {
             park();
         }
     };
+    let _waiting = observe::waiting_on(WaitReason::Sleep { until: deadline });
     while Instant::now() < deadline && !context::unwinding() {
         park_green(Some(deadline));
     }
@@ -380,6 +384,7 @@ pub(crate) fn join_packet<T>(packet: &Packet<T>, target: &GreenThread) -> std::t
             if context::unwinding() {
                 return false;
             }
+            let _waiting = observe::waiting_on(WaitReason::Join { target: target.id() });
             park_green(None);
         } else {
             std::thread::park();

@@ -46,6 +46,9 @@ pub(crate) struct Green {
     /// thread while it is non-zero: unwinding a scope's owner would free
     /// the frames its children borrow from. Any thread.
     pub(crate) scoped_children: AtomicUsize,
+    /// What it waits for while parked (diagnostics). Written by the green
+    /// thread itself at its blocking points; read by any thread.
+    pub(crate) wait: crate::observe::WaitRecord,
 }
 
 const NO_OWNER: usize = usize::MAX;
@@ -61,6 +64,7 @@ impl Green {
             slot: AtomicU32::new(u32::MAX),
             stack_size,
             scoped_children: AtomicUsize::new(0),
+            wait: crate::observe::WaitRecord::new(),
         }
     }
 

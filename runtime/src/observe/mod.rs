@@ -1,11 +1,22 @@
-//! Observing a running program (DESIGN.md decision 4: nothing blocks a
-//! worker silently).
+//! Observing a running program: the hog monitor, green-thread dumps, wait
+//! states and stack high-water marks (DESIGN.md decision 4: nothing blocks
+//! a worker silently).
 //!
 //! A green-thread runtime lives or dies by how fast a user finds the one
-//! call that blocks a worker. The monitor thread ([`HogReport`],
-//! `monitor.rs`) reports a green thread that runs longer than a threshold
-//! (default [`DEFAULT_MONITOR_THRESHOLD`], 100 ms) without reaching a
-//! blocking point: by name and id, with advice.
+//! call that blocks a worker. This module answers three questions:
+//!
+//! * **Which green thread is holding up its worker?** The monitor thread
+//!   ([`HogReport`], `monitor.rs`) reports a green thread that runs longer
+//!   than a threshold (default [`DEFAULT_MONITOR_THRESHOLD`], 100 ms) without
+//!   reaching a blocking point: by name and id, with advice.
+//! * **What is every green thread doing?** [`dump`](crate::dump) and
+//!   [`Runtime::dump`](crate::Runtime::dump) list each live green thread:
+//!   running, ready, or parked on what (a socket read on fd N, a sleep until
+//!   when, a join, a signal, the blocking pool, a lock or channel) and for
+//!   how long.
+//! * **How much stack does it need?** Each dump entry carries the stack's
+//!   high-water mark; with `stack_report` each green thread's mark is
+//!   printed when it finishes, so stack sizes can come from data.
 //!
 //! # Configuration
 //!
@@ -13,6 +24,7 @@
 //! |----------------------------------------|---------------------------|----------|
 //! | `RuntimeBuilder::monitor_threshold`    | `WEFT_MONITOR_MS`         | 100 (ms); 0 turns the monitor off |
 //! | `RuntimeBuilder::on_hog`               |                           | print to stderr |
+//! | `RuntimeBuilder::stack_report`         | `WEFT_STACK_REPORT`       | off; `1` turns it on |
 //!
 //! (*) read when a runtime is built, for the default runtime and for every
 //! builder that did not set the value; a malformed value fails the build.
@@ -23,7 +35,13 @@
 //! |-------------------------------|----------------------------------------------------------|
 //! | every resume of a green thread| three plain stores to a worker-owned cache line (`probe.rs`) |
 //! | every start and finish        | one uncontended lock and unlock of a worker-owned registry (`registry.rs`) |
+//! | every blocking point          | a wait record: a thread-local read, two stores, a coarse clock read, and one store to clear it (`wait.rs`); `yield_now` pays nothing |
 //! | the monitor                   | one thread per runtime waking every 10 ms (`monitor.rs`) |
+//! | a dump                        | a lock per worker, a `mincore` per green thread          |
+//! | `stack_report`                | an `madvise` per spawn and a `mincore` per finish        |
+//!
+//! The commit messages that introduced the probe and the registry give the
+//! benchmark numbers.
 //!
 //! # Files
 //!
@@ -31,24 +49,38 @@
 //! |---------------|-------------------------------------------------------------|
 //! | `probe.rs`    | per-worker resume epoch and running id, written per resume  |
 //! | `registry.rs` | per-worker registry of started green threads                |
+//! | `wait.rs`     | [`WaitReason`], the wait record, `waiting_on` for primitives |
+//! | `clock.rs`    | the coarse clock of wait stamps                             |
 //! | `monitor.rs`  | the monitor thread and [`HogReport`]                        |
+//! | `dump.rs`     | [`Dump`], [`GreenInfo`], stack high-water marks             |
 
+mod clock;
+mod dump;
 mod monitor;
 mod probe;
 mod registry;
+#[cfg(all(test, not(loom)))]
+mod tests;
+mod wait;
 
+pub use dump::{dump, Dump, GreenInfo, GreenState};
 pub use monitor::{HogReport, DEFAULT_MONITOR_THRESHOLD};
+pub use wait::WaitReason;
 
 pub(crate) use probe::Probe;
 pub(crate) use registry::Watch;
+pub(crate) use wait::{waiting_on, WaitRecord};
 
 use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::green::stack::Stack;
+use crate::green::Green;
 use crate::sched::Shared;
-use crate::RuntimeBuilder;
+use crate::sys::mmap;
+use crate::{Runtime, RuntimeBuilder};
 use monitor::{HogCallback, Monitor};
 
 /// The observability options of a [`RuntimeBuilder`], as set; unset ones
@@ -57,6 +89,7 @@ use monitor::{HogCallback, Monitor};
 pub(crate) struct Options {
     monitor_threshold: Option<Duration>,
     on_hog: Option<HogCallback>,
+    stack_report: Option<bool>,
 }
 
 impl fmt::Debug for Options {
@@ -64,6 +97,7 @@ impl fmt::Debug for Options {
         f.debug_struct("Options")
             .field("monitor_threshold", &self.monitor_threshold)
             .field("on_hog", &self.on_hog.as_ref().map(|_| "<callback>"))
+            .field("stack_report", &self.stack_report)
             .finish()
     }
 }
@@ -73,6 +107,8 @@ pub(crate) struct Settings {
     /// Zero: no monitor.
     monitor_threshold: Duration,
     on_hog: Option<HogCallback>,
+    /// Release each stack's pages at start and report its mark at finish.
+    pub(crate) stack_report: bool,
 }
 
 impl Options {
@@ -90,7 +126,15 @@ impl Options {
                 None => DEFAULT_MONITOR_THRESHOLD,
             },
         };
-        Ok(Settings { monitor_threshold, on_hog: self.on_hog.clone() })
+        let stack_report = match self.stack_report {
+            Some(on) => on,
+            None => match env("WEFT_STACK_REPORT").as_deref().map(str::trim) {
+                None | Some("" | "0" | "false" | "no" | "off") => false,
+                Some("1" | "true" | "yes" | "on") => true,
+                Some(other) => return Err(invalid(format!("weft: WEFT_STACK_REPORT must be 1 or 0, got {other:?}"))),
+            },
+        };
+        Ok(Settings { monitor_threshold, on_hog: self.on_hog.clone(), stack_report })
     }
 }
 
@@ -130,6 +174,25 @@ impl RuntimeBuilder {
         self.observe.on_hog = Some(Arc::new(on_hog));
         self
     }
+
+    /// Measures stack use exactly: each green thread starts on a stack whose
+    /// pages have been released (one `madvise` per spawn), so its
+    /// [`GreenInfo::stack_high_water`] counts only pages it touched, and its
+    /// high-water mark is printed to stderr when it finishes. For sizing
+    /// stacks from data; off by default (`WEFT_STACK_REPORT=1` turns it on).
+    pub fn stack_report(mut self, on: bool) -> RuntimeBuilder {
+        self.observe.stack_report = Some(on);
+        self
+    }
+}
+
+impl Runtime {
+    /// Every live green thread of this runtime; see [`Dump`].
+    pub fn dump(&self) -> Dump {
+        let mut dump = Dump::new();
+        dump.add_runtime(self.shared());
+        dump
+    }
 }
 
 /// What observes one runtime: its monitor thread. Dropping it stops the
@@ -141,12 +204,42 @@ pub(crate) struct Observer {
 
 /// Starts what `shared`'s settings ask for, once its workers run.
 pub(crate) fn start(shared: &Arc<Shared>) -> io::Result<Observer> {
+    clock::epoch();
+    dump::register_runtime(shared);
     let settings = &shared.config.observe;
     let monitor = match settings.monitor_threshold {
         Duration::ZERO => None,
         threshold => Some(Monitor::start(shared, threshold, settings.on_hog.clone())?),
     };
     Ok(Observer { _monitor: monitor })
+}
+
+/// Owner worker, before it starts a green thread on `stack`: in
+/// `stack_report` mode releases the stack's pages so its high-water mark
+/// counts only this green thread's. Returns true if it did.
+pub(crate) fn prepare_stack(shared: &Shared, stack: &Stack) -> bool {
+    if !shared.config.observe.stack_report {
+        return false;
+    }
+    // The stack is not in use: its coroutine does not exist yet.
+    mmap::release(stack.guard().1, stack.size());
+    true
+}
+
+/// Owner worker, when the green thread in table `slot` has finished, before
+/// its control block is dropped: unregisters it and, in `stack_report`
+/// mode, prints its stack's high-water mark.
+pub(crate) fn finished(shared: &Shared, worker: usize, slot: u32, green: &Green, stack_bottom: usize) {
+    shared.workers[worker].watch.unregister(slot);
+    if shared.config.observe.stack_report {
+        let used = dump::stack_high_water(stack_bottom, green.stack_size, &mut Vec::new());
+        eprintln!(
+            "weft: green thread '{}' ({}) finished; stack high-water mark {used} of {} bytes",
+            green.name.as_deref().unwrap_or("<unnamed>"),
+            green.id,
+            green.stack_size,
+        );
+    }
 }
 
 /// A duration for people: `850 µs`, `12 ms`, `1.5 s`, `3 min 20 s`.

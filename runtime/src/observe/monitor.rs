@@ -42,6 +42,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::clock::Ticker;
 use super::fmt_duration;
 use super::probe::Running;
 use crate::sched::Shared;
@@ -160,7 +161,10 @@ impl Monitor {
     pub(crate) fn start(shared: &Arc<Shared>, threshold: Duration, on_hog: Option<HogCallback>) -> io::Result<Monitor> {
         let period = (threshold / SAMPLES_PER_THRESHOLD).clamp(MIN_SAMPLE_PERIOD, MAX_SAMPLE_PERIOD);
         let stop = Arc::new(Stop::default());
-        let run = Run { shared: shared.clone(), threshold, period, on_hog, stop: stop.clone() };
+        // Started here, not on the monitor thread: blocking points use the
+        // coarse clock from the moment the runtime is built.
+        let ticker = Ticker::start();
+        let run = Run { shared: shared.clone(), threshold, period, on_hog, stop: stop.clone(), ticker };
         let thread =
             std::thread::Builder::new().name(format!("{}-monitor", shared.config.name)).spawn(move || run.run())?;
         Ok(Monitor { stop, thread: Some(thread) })
@@ -187,6 +191,8 @@ struct Run {
     period: Duration,
     on_hog: Option<HogCallback>,
     stop: Arc<Stop>,
+    /// Keeps the coarse clock of wait stamps (`clock.rs`).
+    ticker: Ticker,
 }
 
 impl Run {
@@ -195,6 +201,7 @@ impl Run {
         let mut reported: Vec<Option<u64>> = vec![None; self.shared.workers.len()];
         while self.wait() {
             let now = Instant::now();
+            self.ticker.tick(now);
             for (index, remote) in self.shared.workers.iter().enumerate() {
                 let Some(running) = remote.watch.probe.sample() else { continue };
                 let since = remote.watch.note_running(running, now);

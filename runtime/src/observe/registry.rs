@@ -4,10 +4,10 @@
 //!
 //! # The registry
 //!
-//! The monitor names a hogging green thread and counts the others of its
-//! worker while that worker is stuck, so the list cannot be something the
-//! worker produces on request; it is a table other threads can read at any
-//! time, behind a mutex. (Green-thread dumps will read it too.)
+//! A dump must list every live green thread, including those of a worker
+//! that is stuck (a hog, a blocking system call): exactly when a dump is
+//! wanted. So the list cannot be something the worker produces on request;
+//! it is a table other threads can read at any time, behind a mutex.
 //!
 //! * The owner worker adds a green thread when it starts it (its table slot
 //!   is the index) and removes it when it finishes, *before* dropping its
@@ -21,7 +21,7 @@
 //!   rejected alternative, a process-wide sharded list updated by `spawn`,
 //!   costs the same lock from whatever thread spawns, on a shared line.
 //! * Unstarted green threads are not listed (they sit in work-stealing
-//!   queues that cannot be iterated); the monitor counts them.
+//!   queues that cannot be iterated); a dump counts them.
 
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,7 +43,7 @@ pub(crate) struct Watch {
     /// By table slot. Owner worker writes; any thread reads.
     registry: Mutex<Vec<Option<Entry>>>,
     /// The epoch the monitor last saw running and when it first saw it.
-    /// The monitor writes and reads.
+    /// The monitor writes; dumps read.
     running_since: Mutex<Option<(u64, Instant)>>,
 }
 
@@ -52,6 +52,11 @@ struct Entry {
     /// From `Arc::as_ptr` of the `Arc` in the owner's table; valid while
     /// the entry exists (see the module docs).
     green: NonNull<Green>,
+    /// Lowest usable address of its stack.
+    stack_bottom: usize,
+    /// The stack was released when the green thread started, so every
+    /// resident page is one it touched (`stack_report` mode).
+    scrubbed: bool,
 }
 
 // SAFETY: an `Entry` is a `Green` pointer that stays valid while the entry
@@ -63,6 +68,8 @@ unsafe impl Send for Entry {}
 /// A started green thread, as a reader of the registry gets it.
 pub(crate) struct Started {
     pub(crate) green: Arc<Green>,
+    pub(crate) stack_bottom: usize,
+    pub(crate) scrubbed: bool,
 }
 
 impl Watch {
@@ -73,13 +80,13 @@ impl Watch {
     }
 
     /// Owner worker, when it starts `green` in table slot `slot`.
-    pub(crate) fn register(&self, slot: u32, green: &Arc<Green>) {
+    pub(crate) fn register(&self, slot: u32, green: &Arc<Green>, stack_bottom: usize, scrubbed: bool) {
         let mut registry = self.registry();
         let slot = slot as usize;
         if registry.len() <= slot {
             registry.resize_with(slot + 1, || None);
         }
-        registry[slot] = Some(Entry { green: NonNull::from(&**green) });
+        registry[slot] = Some(Entry { green: NonNull::from(&**green), stack_bottom, scrubbed });
     }
 
     /// Owner worker, when the green thread in `slot` has finished, before
@@ -110,7 +117,7 @@ impl Watch {
                     Arc::increment_strong_count(ptr);
                     Arc::from_raw(ptr)
                 };
-                Started { green }
+                Started { green, stack_bottom: entry.stack_bottom, scrubbed: entry.scrubbed }
             })
             .collect()
     }
@@ -126,5 +133,11 @@ impl Watch {
                 now
             }
         }
+    }
+
+    /// Any thread: since when the monitor has seen `running`, if it has.
+    pub(crate) fn running_since(&self, running: Running) -> Option<Instant> {
+        let since = self.running_since.lock().unwrap_or_else(|e| e.into_inner());
+        since.filter(|(epoch, _)| *epoch == running.epoch).map(|(_, at)| at)
     }
 }

@@ -271,12 +271,13 @@ impl Local {
         let green = task.green.clone();
         drop(task);
         let guard = stack.guard();
+        let scrubbed = crate::observe::prepare_stack(&self.shared, &stack);
         let co = context::coroutine(stack, main);
         let slot = {
             let mut table = self.table.borrow_mut();
             let slot = table.vacant();
             green.set_home(self.index, slot);
-            self.shared.workers[self.index].watch.register(slot, &green);
+            self.shared.workers[self.index].watch.register(slot, &green, guard.1, scrubbed);
             table.entries[slot as usize] = Some(Entry { co, green, yielder: std::ptr::null(), guard });
             slot
         };
@@ -315,7 +316,7 @@ impl Local {
                 }
             }
             CoroutineResult::Return(()) => {
-                self.shared.workers[self.index].watch.unregister(slot);
+                crate::observe::finished(&self.shared, self.index, slot, &entry.green, entry.guard.1);
                 let entry = table.remove(slot);
                 drop(table);
                 self.stacks.borrow_mut().give(entry.co.into_stack());
