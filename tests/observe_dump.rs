@@ -185,3 +185,107 @@ fn dump_counts_green_threads_not_started_yet() {
         h.join().unwrap();
     }
 }
+
+const CHILD_ENV: &str = "WEFT_TEST_CHILD";
+
+/// `WEFT_DUMP_SIGNAL=QUIT`: a runtime built with the default configuration
+/// prints its dump to stderr on `SIGQUIT` and keeps running. The child
+/// process parks a green thread, says "ready", and runs until its stdin is
+/// closed; the parent sends the signal and reads the dump from its stderr.
+#[test]
+fn dump_on_sigquit_prints_every_green_thread_to_stderr() {
+    const TEST: &str = "dump_on_sigquit_prints_every_green_thread_to_stderr";
+    if std::env::var(CHILD_ENV).as_deref() == Ok(TEST) {
+        let rt = support::runtime(1, "sigdump");
+        let napper = named("napper").spawn_on(&rt, || weft::sleep(SLEEP)).unwrap();
+        dump_when(&rt, |d| is_parked(d, napper.thread().id()));
+        // The harness has printed "test ... " without a newline: start a line.
+        println!("\nready");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).unwrap();
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, TEST)
+        .env("WEFT_DUMP_SIGNAL", "QUIT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A listener that never prints would leave the child waiting forever: a
+    // watchdog kills it after a generous bound so the test fails instead.
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let pid = child.id() as libc::pid_t;
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            // SAFETY: kill(2) on the child we spawned.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    // Kept open until the child has exited, which still writes to it.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(stdout.by_ref().map(|l| l.unwrap()).any(|l| l == "ready"), "child never became ready");
+    // SAFETY: kill(2) with a pid we spawned; no memory involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGQUIT) }, 0);
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines().map(|l| l.unwrap());
+    let mut stderr = Vec::new();
+    for line in lines.by_ref() {
+        let napper = line.contains("'napper': parked");
+        stderr.push(line);
+        if napper {
+            break;
+        }
+    }
+    // The dump is out: let the child finish, and keep reading its stderr
+    // so it can write to the end.
+    drop(child.stdin.take());
+    stderr.extend(lines);
+    let status = child.wait().unwrap();
+    drop(stdout);
+    let _ = done_tx.send(());
+    watchdog.join().unwrap();
+    let stderr = stderr.join("\n");
+    assert!(status.success(), "the child survives its dump: {status}\n{stderr}");
+    assert!(stderr.contains(&format!("weft: signal {} received", libc::SIGQUIT)), "{stderr}");
+    assert!(stderr.contains("runtime 'sigdump', worker 0"), "{stderr}");
+    assert!(stderr.contains("on sleep, wakes in"), "{stderr}");
+}
+
+/// Threads of this process whose (kernel, 15-byte) name is `name`.
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|task| {
+            let comm = std::fs::read_to_string(task.as_ref().unwrap().path().join("comm")).unwrap_or_default();
+            comm.trim_end() == name
+        })
+        .count()
+}
+
+#[test]
+fn dump_on_signal_listener_is_shared_and_stops_with_the_last_runtime() {
+    let listener = format!("weft-dump-{}", libc::SIGUSR1);
+    let build =
+        |name: &str| weft::Runtime::builder().workers(1).name(name).dump_on_signal(libc::SIGUSR1).build().unwrap();
+    let (a, b) = (build("dump-share-a"), build("dump-share-b"));
+    // A new thread names itself once it runs: wait for that.
+    let start = Instant::now();
+    while threads_named(&listener) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no listener thread");
+        std::thread::yield_now();
+    }
+    assert_eq!(threads_named(&listener), 1, "one listener per signal, however many runtimes");
+    drop(a);
+    assert_eq!(threads_named(&listener), 1, "still needed by the other runtime");
+    drop(b);
+    // Joined; the kernel lists an exited thread until it has released it.
+    let start = Instant::now();
+    while threads_named(&listener) != 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the last runtime stops the listener");
+        std::thread::yield_now();
+    }
+}

@@ -86,7 +86,8 @@
 //! other green thread of its worker. A monitor thread reports one that does
 //! so for more than 100 ms, by name, on stderr
 //! ([`RuntimeBuilder::monitor_threshold`]); [`dump`] lists every green thread
-//! and what it waits for. See [`observe`].
+//! and what it waits for, and `WEFT_DUMP_SIGNAL=QUIT` prints that list on
+//! `kill -QUIT`. See [`observe`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -42,8 +42,8 @@ use crate::thread::{Builder, JoinHandle};
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    /// The monitor thread; dropped (stopped) after the workers have been
-    /// joined.
+    /// The monitor thread and dump-on-signal subscription; dropped (stopped)
+    /// after the workers have been joined.
     observer: crate::observe::Observer,
 }
 

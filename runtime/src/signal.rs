@@ -26,6 +26,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
 
 use crate::io::Pollable;
 use crate::observe::{self, WaitReason};
@@ -93,6 +94,14 @@ impl Signals {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Signals {
+    /// The read end of its pipe, readable while a signal is pending (the
+    /// dump-on-signal listener waits for it in its own epoll instance).
+    pub(crate) fn pipe_fd(&self) -> RawFd {
+        self.pipe.as_raw_fd()
     }
 }
 

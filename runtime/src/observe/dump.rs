@@ -137,7 +137,7 @@ impl GreenInfo {
 
 /// Every live green thread of one runtime ([`Runtime::dump`](crate::Runtime::dump))
 /// or of every runtime in the process ([`dump`](crate::dump)). `Display`
-/// prints it grouped by runtime and worker.
+/// prints it grouped by runtime and worker, as the signal dump does.
 #[derive(Debug, Clone)]
 pub struct Dump {
     taken_at: Instant,

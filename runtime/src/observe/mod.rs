@@ -13,7 +13,7 @@
 //!   [`Runtime::dump`](crate::Runtime::dump) list each live green thread:
 //!   running, ready, or parked on what (a socket read on fd N, a sleep until
 //!   when, a join, a signal, the blocking pool, a lock or channel) and for
-//!   how long.
+//!   how long. Opt-in, a signal prints it to stderr (`on_signal.rs`).
 //! * **How much stack does it need?** Each dump entry carries the stack's
 //!   high-water mark; with `stack_report` each green thread's mark is
 //!   printed when it finishes, so stack sizes can come from data.
@@ -24,6 +24,7 @@
 //! |----------------------------------------|---------------------------|----------|
 //! | `RuntimeBuilder::monitor_threshold`    | `WEFT_MONITOR_MS`         | 100 (ms); 0 turns the monitor off |
 //! | `RuntimeBuilder::on_hog`               |                           | print to stderr |
+//! | `RuntimeBuilder::dump_on_signal`       | `WEFT_DUMP_SIGNAL`        | off; e.g. `QUIT` |
 //! | `RuntimeBuilder::stack_report`         | `WEFT_STACK_REPORT`       | off; `1` turns it on |
 //!
 //! (*) read when a runtime is built, for the default runtime and for every
@@ -37,6 +38,7 @@
 //! | every start and finish        | one uncontended lock and unlock of a worker-owned registry (`registry.rs`) |
 //! | every blocking point          | a wait record: a thread-local read, two stores, a coarse clock read, and one store to clear it (`wait.rs`); `yield_now` pays nothing |
 //! | the monitor                   | one thread per runtime waking every 10 ms (`monitor.rs`) |
+//! | dump on signal                | one thread per signal number, asleep until the signal     |
 //! | a dump                        | a lock per worker, a `mincore` per green thread          |
 //! | `stack_report`                | an `madvise` per spawn and a `mincore` per finish        |
 //!
@@ -53,10 +55,12 @@
 //! | `clock.rs`    | the coarse clock of wait stamps                             |
 //! | `monitor.rs`  | the monitor thread and [`HogReport`]                        |
 //! | `dump.rs`     | [`Dump`], [`GreenInfo`], stack high-water marks             |
+//! | `on_signal.rs`| the dump-on-signal listener, one thread per signal number   |
 
 mod clock;
 mod dump;
 mod monitor;
+mod on_signal;
 mod probe;
 mod registry;
 #[cfg(all(test, not(loom)))]
@@ -79,9 +83,11 @@ use std::time::Duration;
 use crate::green::stack::Stack;
 use crate::green::Green;
 use crate::sched::Shared;
+use crate::signal::Signal;
 use crate::sys::mmap;
 use crate::{Runtime, RuntimeBuilder};
 use monitor::{HogCallback, Monitor};
+use on_signal::SignalDumper;
 
 /// The observability options of a [`RuntimeBuilder`], as set; unset ones
 /// come from the environment at build time.
@@ -90,6 +96,7 @@ pub(crate) struct Options {
     monitor_threshold: Option<Duration>,
     on_hog: Option<HogCallback>,
     stack_report: Option<bool>,
+    dump_signal: Option<Signal>,
 }
 
 impl fmt::Debug for Options {
@@ -98,6 +105,7 @@ impl fmt::Debug for Options {
             .field("monitor_threshold", &self.monitor_threshold)
             .field("on_hog", &self.on_hog.as_ref().map(|_| "<callback>"))
             .field("stack_report", &self.stack_report)
+            .field("dump_signal", &self.dump_signal)
             .finish()
     }
 }
@@ -109,6 +117,7 @@ pub(crate) struct Settings {
     on_hog: Option<HogCallback>,
     /// Release each stack's pages at start and report its mark at finish.
     pub(crate) stack_report: bool,
+    dump_signal: Option<Signal>,
 }
 
 impl Options {
@@ -134,7 +143,19 @@ impl Options {
                 Some(other) => return Err(invalid(format!("weft: WEFT_STACK_REPORT must be 1 or 0, got {other:?}"))),
             },
         };
-        Ok(Settings { monitor_threshold, on_hog: self.on_hog.clone(), stack_report })
+        let dump_signal = match self.dump_signal {
+            Some(signal) => Some(signal),
+            None => match env("WEFT_DUMP_SIGNAL") {
+                Some(value) => parse_signal(&value).map_err(|()| {
+                    invalid(format!(
+                        "weft: WEFT_DUMP_SIGNAL must name a signal (QUIT, USR1, USR2, HUP or a number) \
+                         or be empty, got {value:?}"
+                    ))
+                })?,
+                None => None,
+            },
+        };
+        Ok(Settings { monitor_threshold, on_hog: self.on_hog.clone(), stack_report, dump_signal })
     }
 }
 
@@ -144,6 +165,30 @@ fn env(name: &str) -> Option<String> {
 
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// `QUIT`, `SIGQUIT`, `quit`, `3`: the signal; empty or `0`: none.
+fn parse_signal(value: &str) -> Result<Option<Signal>, ()> {
+    let value = value.trim();
+    if value.is_empty() || value == "0" {
+        return Ok(None);
+    }
+    if let Ok(n) = value.parse::<Signal>() {
+        return Ok(Some(n));
+    }
+    let upper = value.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let signal = match name {
+        "QUIT" => libc::SIGQUIT,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "TERM" => libc::SIGTERM,
+        "WINCH" => libc::SIGWINCH,
+        _ => return Err(()),
+    };
+    Ok(Some(signal))
 }
 
 /// Observability options of the runtime builder.
@@ -175,6 +220,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Prints a [`Dump`] of this runtime to stderr whenever the process
+    /// receives `signal` (as Go does on `SIGQUIT`; the process keeps
+    /// running). Default: off, or `WEFT_DUMP_SIGNAL` (`QUIT`, `USR1`, ...).
+    /// While the runtime lives, `signal` no longer has its default action.
+    pub fn dump_on_signal(mut self, signal: Signal) -> RuntimeBuilder {
+        self.observe.dump_signal = Some(signal);
+        self
+    }
+
     /// Measures stack use exactly: each green thread starts on a stack whose
     /// pages have been released (one `madvise` per spawn), so its
     /// [`GreenInfo::stack_high_water`] counts only pages it touched, and its
@@ -195,11 +249,13 @@ impl Runtime {
     }
 }
 
-/// What observes one runtime: its monitor thread. Dropping it stops the
-/// monitor. Owned by the `Runtime`, dropped after its workers stopped.
+/// What observes one runtime: its monitor thread and its subscription to
+/// a dump-on-signal listener. Dropping it stops the monitor and
+/// unsubscribes. Owned by the `Runtime`, dropped after its workers stopped.
 #[derive(Default)]
 pub(crate) struct Observer {
     _monitor: Option<Monitor>,
+    _dumper: Option<SignalDumper>,
 }
 
 /// Starts what `shared`'s settings ask for, once its workers run.
@@ -211,7 +267,8 @@ pub(crate) fn start(shared: &Arc<Shared>) -> io::Result<Observer> {
         Duration::ZERO => None,
         threshold => Some(Monitor::start(shared, threshold, settings.on_hog.clone())?),
     };
-    Ok(Observer { _monitor: monitor })
+    let dumper = settings.dump_signal.map(|signal| SignalDumper::start(shared, signal)).transpose()?;
+    Ok(Observer { _monitor: monitor, _dumper: dumper })
 }
 
 /// Owner worker, before it starts a green thread on `stack`: in

@@ -88,3 +88,14 @@ fn wait_record_is_cleared_when_the_wait_ends() {
 fn waiting_on_outside_a_green_thread_does_nothing() {
     let _waiting = waiting_on(WaitReason::Barrier { object: 1 });
 }
+
+#[test]
+fn dump_signal_env_accepts_names_numbers_and_off() {
+    use super::parse_signal;
+    assert_eq!(parse_signal("QUIT"), Ok(Some(libc::SIGQUIT)));
+    assert_eq!(parse_signal(" sigusr1 "), Ok(Some(libc::SIGUSR1)));
+    assert_eq!(parse_signal("12"), Ok(Some(12)));
+    assert_eq!(parse_signal(""), Ok(None));
+    assert_eq!(parse_signal("0"), Ok(None));
+    assert_eq!(parse_signal("QUITE"), Err(()));
+}
