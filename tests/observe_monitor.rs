@@ -11,7 +11,7 @@
 mod support;
 
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use weft::observe::{GreenState, HogReport};
@@ -19,6 +19,14 @@ use weft::observe::{GreenState, HogReport};
 const CHILD_ENV: &str = "WEFT_TEST_CHILD";
 const THRESHOLD: Duration = Duration::from_millis(100);
 const SPIN: Duration = Duration::from_millis(300);
+
+/// The tests here keep cores busy on purpose. They run one at a time, so
+/// that one test's spinning cannot starve another's worker for a whole
+/// threshold (which, from outside, is what a hog looks like).
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static CPU: Mutex<()> = Mutex::new(());
+    CPU.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Keeps the calling green thread's worker busy for `d`, never blocking.
 fn spin_for(d: Duration) {
@@ -30,12 +38,16 @@ fn spin_for(d: Duration) {
 
 /// A runtime whose monitor collects its reports.
 fn monitored(workers: usize, name: &str) -> (weft::Runtime, Arc<Mutex<Vec<HogReport>>>) {
+    monitored_with(workers, name, THRESHOLD)
+}
+
+fn monitored_with(workers: usize, name: &str, threshold: Duration) -> (weft::Runtime, Arc<Mutex<Vec<HogReport>>>) {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let sink = reports.clone();
     let rt = weft::Runtime::builder()
         .workers(workers)
         .name(name)
-        .monitor_threshold(THRESHOLD)
+        .monitor_threshold(threshold)
         .on_hog(move |report| sink.lock().unwrap().push(report.clone()))
         .build()
         .unwrap();
@@ -51,6 +63,7 @@ fn reports_after_drop(rt: weft::Runtime, reports: Arc<Mutex<Vec<HogReport>>>) ->
 
 #[test]
 fn monitor_reports_spinning_green_thread_once_with_name() {
+    let _cpu = one_at_a_time();
     for workers in support::WORKER_COUNTS {
         let (rt, reports) = monitored(workers, &format!("hog-w{workers}"));
         let hog = weft::Builder::new().name("hog").spawn_on(&rt, || spin_for(SPIN)).unwrap();
@@ -73,6 +86,7 @@ fn monitor_reports_spinning_green_thread_once_with_name() {
 
 #[test]
 fn monitor_reports_each_incident_of_the_same_green_thread() {
+    let _cpu = one_at_a_time();
     let (rt, reports) = monitored(1, "hog-twice");
     let hog = weft::Builder::new()
         .name("twice")
@@ -88,10 +102,15 @@ fn monitor_reports_each_incident_of_the_same_green_thread() {
     assert!(reports.iter().all(|r| r.name() == Some("twice")));
 }
 
+/// The threshold here is higher than elsewhere: a worker that the OS does
+/// not run for a whole threshold (a loaded machine, a stolen vCPU) is, seen
+/// from the monitor, a worker stuck in one green thread; the rule itself
+/// (a new resume restarts the clock) is unit-tested in `monitor.rs`.
 #[test]
 fn monitor_never_reports_green_thread_that_yields_every_ms() {
+    let _cpu = one_at_a_time();
     for workers in support::WORKER_COUNTS {
-        let (rt, reports) = monitored(workers, &format!("polite-w{workers}"));
+        let (rt, reports) = monitored_with(workers, &format!("polite-w{workers}"), Duration::from_millis(250));
         let polite = weft::Builder::new()
             .name("polite")
             .spawn_on(&rt, || {
@@ -110,6 +129,7 @@ fn monitor_never_reports_green_thread_that_yields_every_ms() {
 
 #[test]
 fn monitor_counts_ready_and_parked_green_threads_of_the_hogged_worker() {
+    let _cpu = one_at_a_time();
     let (rt, reports) = monitored(1, "hog-counts");
     // Two green threads parked on the worker before the hog starts.
     let sleepers: Vec<_> = (0..2).map(|_| rt.spawn(|| weft::sleep(Duration::from_secs(3600)))).collect();
@@ -140,6 +160,7 @@ fn monitor_counts_ready_and_parked_green_threads_of_the_hogged_worker() {
 
 #[test]
 fn monitor_zero_threshold_turns_it_off() {
+    let _cpu = one_at_a_time();
     let reports = Arc::new(Mutex::new(Vec::<HogReport>::new()));
     let sink = reports.clone();
     let rt = weft::Runtime::builder()
@@ -167,6 +188,7 @@ fn thread_exists(name: &str) -> bool {
 
 #[test]
 fn monitor_thread_runs_with_its_runtime_and_stops_on_drop() {
+    let _cpu = one_at_a_time();
     let rt = weft::Runtime::builder().workers(1).name("mon-life").build().unwrap();
     // A new thread names itself once it runs: wait for that.
     let start = Instant::now();
@@ -207,6 +229,7 @@ fn child_stderr(test: &str, env: &[(&str, &str)]) -> String {
 
 #[test]
 fn monitor_default_report_goes_to_stderr_with_advice() {
+    let _cpu = one_at_a_time();
     const TEST: &str = "monitor_default_report_goes_to_stderr_with_advice";
     if std::env::var(CHILD_ENV).as_deref() == Ok(TEST) {
         return child_spins();
@@ -221,6 +244,7 @@ fn monitor_default_report_goes_to_stderr_with_advice() {
 
 #[test]
 fn monitor_env_sets_the_threshold_and_zero_turns_it_off() {
+    let _cpu = one_at_a_time();
     const TEST: &str = "monitor_env_sets_the_threshold_and_zero_turns_it_off";
     if std::env::var(CHILD_ENV).as_deref() == Ok(TEST) {
         return child_spins();
@@ -233,6 +257,7 @@ fn monitor_env_sets_the_threshold_and_zero_turns_it_off() {
 
 #[test]
 fn monitor_env_malformed_fails_the_build() {
+    let _cpu = one_at_a_time();
     const TEST: &str = "monitor_env_malformed_fails_the_build";
     if std::env::var(CHILD_ENV).as_deref() == Ok(TEST) {
         let err = weft::Runtime::builder().workers(1).build().unwrap_err();

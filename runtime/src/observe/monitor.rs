@@ -195,19 +195,59 @@ struct Run {
     ticker: Ticker,
 }
 
+/// One worker's incidents, followed from its probe's samples. Monitor
+/// thread only; plain data (no clock, no threads), tested on its own.
+#[derive(Debug, Default)]
+struct Incident {
+    /// The run (resume epoch) last seen, and when it was first seen.
+    seen: Option<(u64, Instant)>,
+    /// The last run reported: each is reported once.
+    reported: Option<u64>,
+}
+
+impl Incident {
+    /// Takes a sample made at `now`: the green thread the worker runs, if
+    /// any. Returns when the current run was first seen (`None` if the
+    /// worker runs none) and, once per run, how long it has been running
+    /// when that reaches `threshold`.
+    fn sample(
+        &mut self,
+        running: Option<Running>,
+        now: Instant,
+        threshold: Duration,
+    ) -> (Option<Instant>, Option<Duration>) {
+        let Some(running) = running else { return (None, None) };
+        let since = match self.seen {
+            Some((epoch, since)) if epoch == running.epoch => since,
+            _ => {
+                self.seen = Some((running.epoch, now));
+                now
+            }
+        };
+        let running_for = now.saturating_duration_since(since);
+        if running_for >= threshold && self.reported != Some(running.epoch) {
+            self.reported = Some(running.epoch);
+            return (Some(since), Some(running_for));
+        }
+        (Some(since), None)
+    }
+}
+
 impl Run {
     fn run(self) {
-        // Per worker: the last epoch reported, so an incident is reported once.
-        let mut reported: Vec<Option<u64>> = vec![None; self.shared.workers.len()];
+        let mut incidents: Vec<Incident> = self.shared.workers.iter().map(|_| Incident::default()).collect();
         while self.wait() {
             let now = Instant::now();
             self.ticker.tick(now);
             for (index, remote) in self.shared.workers.iter().enumerate() {
-                let Some(running) = remote.watch.probe.sample() else { continue };
-                let since = remote.watch.note_running(running, now);
-                if now - since >= self.threshold && reported[index] != Some(running.epoch) {
-                    reported[index] = Some(running.epoch);
-                    self.deliver(&self.report(index, running, now - since));
+                let sample = remote.watch.probe.sample();
+                let (since, hog) = incidents[index].sample(sample, now, self.threshold);
+                let Some(running) = sample else { continue };
+                if since == Some(now) {
+                    remote.watch.set_running_since(running.epoch, now);
+                }
+                if let Some(running_for) = hog {
+                    self.deliver(&self.report(index, running, running_for));
                 }
             }
         }
@@ -256,5 +296,52 @@ impl Run {
             }
             None => eprintln!("{report}"),
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    const THRESHOLD: Duration = Duration::from_millis(100);
+    const PERIOD: Duration = Duration::from_millis(10);
+
+    fn run(epoch: u64) -> Option<Running> {
+        Some(Running { epoch, id: 7 })
+    }
+
+    #[test]
+    fn monitor_incident_reports_one_long_run_once() {
+        let (mut incident, t0) = (Incident::default(), Instant::now());
+        let mut reports = Vec::new();
+        for i in 0..30 {
+            let (since, hog) = incident.sample(run(1), t0 + PERIOD * i, THRESHOLD);
+            assert_eq!(since, Some(t0));
+            reports.extend(hog);
+        }
+        assert_eq!(reports, [THRESHOLD], "reported once, on the first sample at the threshold");
+    }
+
+    #[test]
+    fn monitor_incident_never_reports_runs_that_keep_changing() {
+        let (mut incident, t0) = (Incident::default(), Instant::now());
+        for i in 0..1000 {
+            // A green thread that yields between samples: a new epoch each time.
+            let (since, hog) = incident.sample(run(2 * i + 1), t0 + PERIOD * i as u32, THRESHOLD);
+            assert_eq!(since, Some(t0 + PERIOD * i as u32));
+            assert_eq!(hog, None);
+        }
+    }
+
+    #[test]
+    fn monitor_incident_reports_each_new_long_run_and_ignores_idle_workers() {
+        let (mut incident, t0) = (Incident::default(), Instant::now());
+        assert_eq!(incident.sample(run(1), t0, THRESHOLD), (Some(t0), None));
+        assert_eq!(incident.sample(run(1), t0 + THRESHOLD, THRESHOLD).1, Some(THRESHOLD));
+        let idle = t0 + THRESHOLD * 2;
+        assert_eq!(incident.sample(None, idle, THRESHOLD), (None, None));
+        let t1 = idle + PERIOD;
+        assert_eq!(incident.sample(run(3), t1, THRESHOLD), (Some(t1), None));
+        assert_eq!(incident.sample(run(3), t1 + THRESHOLD * 2, THRESHOLD).1, Some(THRESHOLD * 2));
     }
 }

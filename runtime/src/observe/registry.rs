@@ -43,7 +43,7 @@ pub(crate) struct Watch {
     /// By table slot. Owner worker writes; any thread reads.
     registry: Mutex<Vec<Option<Entry>>>,
     /// The epoch the monitor last saw running and when it first saw it.
-    /// The monitor writes; dumps read.
+    /// The monitor writes (once per new run it sees); dumps read.
     running_since: Mutex<Option<(u64, Instant)>>,
 }
 
@@ -122,17 +122,9 @@ impl Watch {
             .collect()
     }
 
-    /// The monitor: `running` was sampled at `now`; returns since when the
-    /// worker has been in that epoch as far as the monitor has seen.
-    pub(crate) fn note_running(&self, running: Running, now: Instant) -> Instant {
-        let mut since = self.running_since.lock().unwrap_or_else(|e| e.into_inner());
-        match *since {
-            Some((epoch, at)) if epoch == running.epoch => at,
-            _ => {
-                *since = Some((running.epoch, now));
-                now
-            }
-        }
+    /// The monitor, on first seeing resume `epoch` running, at `since`.
+    pub(crate) fn set_running_since(&self, epoch: u64, since: Instant) {
+        *self.running_since.lock().unwrap_or_else(|e| e.into_inner()) = Some((epoch, since));
     }
 
     /// Any thread: since when the monitor has seen `running`, if it has.
