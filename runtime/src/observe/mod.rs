@@ -42,8 +42,19 @@
 //! | a dump                        | a lock per worker, a `mincore` per green thread          |
 //! | `stack_report`                | an `madvise` per spawn and a `mincore` per finish        |
 //!
-//! The commit messages that introduced the probe and the registry give the
-//! benchmark numbers.
+//! Measured (1 worker, fixed workloads; instructions on the worker thread
+//! under callgrind, and wall time as the minimum of 15 interleaved runs on
+//! a 2-vCPU VM, before observe -> with it, monitor on):
+//!
+//! | workload                         | instructions | wall time        |
+//! |----------------------------------|--------------|------------------|
+//! | `yield_now`                      | 177 -> 184   | 31.3 -> 31.0 ns  |
+//! | park/unpark hand-off             | 306 -> 352   | 124 -> 122 ns    |
+//! | spawn + join from a green thread | 2038 -> 2276 | 279 -> 290 ns    |
+//!
+//! The monitor being on or off changes neither (its thread runs elsewhere);
+//! the spawn cost is mostly the registry's two lock/unlock pairs (60
+//! instructions) and the join's wait record.
 //!
 //! # Files
 //!
