@@ -25,7 +25,10 @@
 //!    a parked green thread always has a reason.
 //! 2. Set it once around the whole wait loop, not per park: the record's
 //!    stamp is when the wait began, which is what "time in this state" in a
-//!    dump means.
+//!    dump means. (Two callers set it per iteration of a loop they do not
+//!    own, `join` inside `Packet::join`'s wait and the reactor wait inside
+//!    `Pollable::io`'s retry loop: there a spurious wakeup or a readiness
+//!    event that did not suffice restarts the stamp, which is fair.)
 //! 3. The guard is `!Send` and must be dropped by the green thread that made
 //!    it (it is: it lives on that green thread's stack). On an OS thread,
 //!    [`waiting_on`] does nothing.
