@@ -173,6 +173,7 @@ where
     if let Err(job) = pool.submit(Box::new(move || handoff.run())) {
         job();
     }
+    let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::Blocking);
     wait.wait();
     drop(wait);
     match slot.take().expect("weft: a finished unblock job left its result") {

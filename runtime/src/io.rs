@@ -150,6 +150,11 @@ impl<T: AsFd> Pollable<T> {
                 }
                 Err(e) => return Err(e),
             };
+            let fd = self.inner.as_fd().as_raw_fd();
+            let _waiting = crate::observe::waiting_on(match dir {
+                Direction::Read => crate::observe::WaitReason::Read { fd },
+                Direction::Write => crate::observe::WaitReason::Write { fd },
+            });
             match reg.io().wait(dir, t0, deadline) {
                 Waited::Retry => continue,
                 Waited::TimedOut => return Err(fd::timed_out()),

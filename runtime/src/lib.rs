@@ -38,6 +38,7 @@
 //! | `sys`         | the only libc user: mmap/madvise, eventfd, epoll, sockets, signals |
 //! | `panic`       | panic reports that name the green thread                         |
 //! | `blocking`    | the blocking pool and [`unblock`]; [`fs`] is std::fs run on it   |
+//! | `observe`     | the hog monitor, [`dump`], wait states, stack high-water marks   |
 //!
 //! # Glossary
 //!
@@ -87,6 +88,15 @@
 //! it never takes down a worker. A stack overflow hits the guard page below
 //! the stack and aborts the process with a message naming the green thread
 //! and its stack size, as std does for OS threads.
+//!
+//! # Finding what blocks a worker
+//!
+//! A green thread that runs without reaching a blocking point holds up every
+//! other green thread of its worker. A monitor thread reports one that does
+//! so for more than 100 ms, by name, on stderr
+//! ([`RuntimeBuilder::monitor_threshold`]); [`dump`] lists every green thread
+//! and what it waits for, and `WEFT_DUMP_SIGNAL=QUIT` prints that list on
+//! `kill -QUIT`. See [`observe`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -99,6 +109,7 @@ mod green;
 pub mod io;
 mod loom;
 pub mod net;
+pub mod observe;
 mod panic;
 mod reactor;
 mod runtime;
@@ -114,6 +125,7 @@ pub use cancel::{shield, timeout, Elapsed};
 pub use green::local::GreenLocal;
 pub use green::scope::{scope, Scope, ScopedJoinHandle};
 pub use green::stack::{stack_guard_mode, GuardMode, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use observe::dump;
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use thread::{
     current, park, park_timeout, sleep, spawn, yield_now, Builder, Cancelled, GreenThread, JoinHandle, ThreadId,

@@ -42,6 +42,9 @@ use crate::thread::{Builder, JoinHandle};
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The monitor thread and dump-on-signal subscription; dropped (stopped)
+    /// after the workers have been joined.
+    observer: crate::observe::Observer,
 }
 
 /// Configures and builds a [`Runtime`].
@@ -50,11 +53,19 @@ pub struct RuntimeBuilder {
     workers: Option<usize>,
     stack_size: usize,
     name: String,
+    /// Monitor, dump and stack-report options (`observe/mod.rs` adds their
+    /// builder methods).
+    pub(crate) observe: crate::observe::Options,
 }
 
 impl Default for RuntimeBuilder {
     fn default() -> Self {
-        RuntimeBuilder { workers: None, stack_size: stack::DEFAULT_STACK_SIZE, name: "weft-worker".to_owned() }
+        RuntimeBuilder {
+            workers: None,
+            stack_size: stack::DEFAULT_STACK_SIZE,
+            name: "weft-worker".to_owned(),
+            observe: Default::default(),
+        }
     }
 }
 
@@ -91,9 +102,11 @@ impl RuntimeBuilder {
         crate::panic::install_hook();
         let deques: Vec<Deque<_>> = (0..workers).map(|_| Deque::new_fifo()).collect();
         let stealers = deques.iter().map(Deque::stealer).collect();
-        let config = Config { stack_size: stack::round_size(self.stack_size), name: self.name };
+        let observe = self.observe.resolve()?;
+        let config = Config { stack_size: stack::round_size(self.stack_size), name: self.name, observe };
         let shared = Arc::new(Shared::new(config, stealers)?);
-        let mut rt = Runtime { shared: shared.clone(), threads: Vec::with_capacity(workers) };
+        let mut rt =
+            Runtime { shared: shared.clone(), threads: Vec::with_capacity(workers), observer: Default::default() };
         for (index, deque) in deques.into_iter().enumerate() {
             let worker_shared = shared.clone();
             let thread = std::thread::Builder::new()
@@ -101,6 +114,7 @@ impl RuntimeBuilder {
                 .spawn(move || worker::run(index, worker_shared, deque))?;
             rt.threads.push(thread);
         }
+        rt.observer = crate::observe::start(&shared)?;
         Ok(rt)
     }
 }

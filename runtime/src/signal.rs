@@ -26,8 +26,10 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
 
 use crate::io::Pollable;
+use crate::observe::{self, WaitReason};
 use crate::sys::sigpipe;
 
 /// A signal number, as in `libc` (`SIGINT` is 2).
@@ -72,6 +74,8 @@ impl Signals {
     /// Waits for one of the signals and returns its number. Parks a green
     /// thread; blocks an OS thread.
     pub fn wait(&self) -> io::Result<Signal> {
+        let mask = self.signals.iter().fold(0u64, |m, &s| m | 1 << (s - 1));
+        let _waiting = observe::waiting_on(WaitReason::Signal { mask });
         let mut byte = [0u8; 1];
         loop {
             let n = self.pipe.read_with(|mut file| file.read(&mut byte))?;
@@ -90,6 +94,14 @@ impl Signals {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Signals {
+    /// The read end of its pipe, readable while a signal is pending (the
+    /// dump-on-signal listener waits for it in its own epoll instance).
+    pub(crate) fn pipe_fd(&self) -> RawFd {
+        self.pipe.as_raw_fd()
     }
 }
 

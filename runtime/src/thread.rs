@@ -19,6 +19,7 @@ use crate::green::join::{Completer, Packet};
 use crate::green::local::{DestroyOnExit, Locals};
 use crate::green::scope::ScopeData;
 use crate::green::{stack, Green, Task};
+use crate::observe::{self, WaitReason};
 use crate::sched::{self, Shared};
 use crate::Runtime;
 
@@ -36,6 +37,12 @@ impl ThreadId {
     /// The id as a number (for logs and metrics).
     pub fn as_u64(&self) -> u64 {
         self.0.get()
+    }
+
+    /// The id numbered `n` (as returned by `as_u64`), for diagnostics that
+    /// store ids in atomics.
+    pub(crate) fn from_u64(n: u64) -> Option<ThreadId> {
+        NonZeroU64::new(n).map(ThreadId)
     }
 }
 
@@ -171,6 +178,7 @@ pub fn park_timeout(dur: Duration) {
 
 /// Parks a green thread or an OS thread until a wakeup or `deadline`; a
 /// blocking point (see [`park`]).
+#[cfg_attr(loom, allow(dead_code))] // sync parks through loom instead
 pub(crate) fn park_until(deadline: Option<Instant>) {
     if !park_green(deadline) {
         os_park(deadline);
@@ -229,6 +237,8 @@ pub(crate) fn park_point(deadline: Option<Instant>, soft: bool) -> ParkEnd {
         if green.park.try_consume() {
             return;
         }
+        // The default reason; a caller's more specific one takes precedence.
+        let _waiting = observe::waiting_on(WaitReason::Park { until: deadline });
         let key = deadline.map(|d| sched::add_timer(d, context::current_green().expect("running green thread")));
         if green.park.begin_park() {
             context::suspend(Suspend::Park);
@@ -278,6 +288,7 @@ pub fn sleep(dur: Duration) {
         }
         return;
     }
+    let _waiting = observe::waiting_on(WaitReason::Sleep { until: deadline });
     while Instant::now() < deadline && !context::unwinding() {
         park_green(Some(deadline));
     }
@@ -495,6 +506,7 @@ pub(crate) fn join_packet<T>(packet: &Packet<T>, target: &GreenThread) -> std::t
             if context::unwinding() {
                 return false;
             }
+            let _waiting = observe::waiting_on(WaitReason::Join { target: target.id() });
             park_green(None);
         } else {
             os_park(None);

@@ -53,6 +53,9 @@ pub(crate) struct Green {
     /// Its green-local values (on its own stack); null before its body
     /// starts and after it ends. Only the green thread itself uses it.
     locals: AtomicPtr<local::Locals>,
+    /// What it waits for while parked (diagnostics). Written by the green
+    /// thread itself at its blocking points; read by any thread.
+    pub(crate) wait: crate::observe::WaitRecord,
 }
 
 const NO_OWNER: usize = usize::MAX;
@@ -70,6 +73,7 @@ impl Green {
             scoped_children: AtomicUsize::new(0),
             interrupts: interrupt::Interrupts::new(),
             locals: AtomicPtr::new(std::ptr::null_mut()),
+            wait: crate::observe::WaitRecord::new(),
         }
     }
 

@@ -131,6 +131,12 @@ impl ParkState {
         }
     }
 
+    /// Any thread, for diagnostics: true if the green thread is parked or
+    /// switching out to park. A snapshot, stale as soon as it is read.
+    pub(crate) fn is_parked(&self) -> bool {
+        matches!(self.state.load(Relaxed), PARKING | PARKED)
+    }
+
     /// Owner worker, firing a timer: wakes the green thread only if it is
     /// still parked (`PARKED -> EMPTY`, true: schedule it). If a waker got
     /// there first, it is already queued, and a timer must not leave a token

@@ -69,6 +69,8 @@ pub(crate) struct Config {
     /// Default usable stack size, already rounded by `stack::round_size`.
     pub(crate) stack_size: usize,
     pub(crate) name: String,
+    /// Monitor, dumps, stack reports.
+    pub(crate) observe: crate::observe::Settings,
 }
 
 /// Runtime-wide state. Any thread.
@@ -106,6 +108,8 @@ pub(crate) struct Remote {
     /// one is stuck (a long computation, a blocking call) and may take its
     /// placed tasks.
     pub(crate) progress: AtomicU64,
+    /// What the monitor and dumps see of this worker.
+    pub(crate) watch: crate::observe::Watch,
 }
 
 impl Shared {
@@ -126,6 +130,7 @@ impl Shared {
                     placed: Injector::new(),
                     placed_len: AtomicUsize::new(0),
                     progress: AtomicU64::new(0),
+                    watch: Default::default(),
                 })
             })
             .collect::<io::Result<Vec<_>>>()?;
@@ -303,7 +308,8 @@ mod tests {
     fn shared(workers: usize) -> Shared {
         let deques: Vec<crossbeam_deque::Worker<Task>> =
             (0..workers).map(|_| crossbeam_deque::Worker::new_fifo()).collect();
-        let config = Config { stack_size: 64 * 1024, name: "placement".into() };
+        let observe = crate::observe::Options::default().resolve().unwrap();
+        let config = Config { stack_size: 64 * 1024, name: "placement".into(), observe };
         Shared::new(config, deques.iter().map(|d| d.stealer()).collect()).unwrap()
     }
 

@@ -26,12 +26,14 @@ use std::time::Instant;
 
 use corosensei::CoroutineResult;
 use crossbeam_deque::{Steal, Worker as Deque};
+use crossbeam_utils::CachePadded;
 
 use super::Shared;
 use crate::green::context::{self, Coroutine, Running, Suspend, Yielder, RUNNING};
 use crate::green::stack::{Stack, StackPool};
 use crate::green::state::AfterSwitch;
 use crate::green::{Green, Task};
+use crate::observe::Probe;
 use crate::reactor::EVENTS_PER_POLL;
 use crate::sys::epoll;
 use crate::time::Timers;
@@ -104,6 +106,8 @@ pub(crate) struct Local {
     /// The `progress` of every worker as this worker last saw it, and
     /// since when it has seen that value.
     seen_progress: RefCell<Vec<(u64, Instant)>>,
+    /// This worker's probe for the monitor (`observe/probe.rs`).
+    probe: Arc<CachePadded<Probe>>,
 }
 
 thread_local! {
@@ -124,6 +128,7 @@ impl Local {
     pub(crate) fn new(index: usize, shared: Arc<Shared>, fresh: Deque<Task>) -> Local {
         let stack_size = shared.config.stack_size;
         let workers = shared.workers.len();
+        let probe = shared.workers[index].watch.probe.clone();
         Local {
             index,
             shared,
@@ -135,6 +140,7 @@ impl Local {
             events: RefCell::new(epoll::events(EVENTS_PER_POLL)),
             tick: Cell::new(0),
             seen_progress: RefCell::new(vec![(u64::MAX, Instant::now()); workers]),
+            probe,
         }
     }
 
@@ -334,11 +340,13 @@ impl Local {
         let green = task.green.clone();
         drop(task);
         let guard = stack.guard();
+        let scrubbed = crate::observe::prepare_stack(&self.shared, &stack);
         let co = context::coroutine(stack, main);
         let slot = {
             let mut table = self.table.borrow_mut();
             let slot = table.vacant();
             green.set_home(self.index, slot);
+            self.shared.workers[self.index].watch.register(slot, &green, guard.1, scrubbed);
             table.entries[slot as usize] = Some(Entry { co, green, yielder: std::ptr::null(), guard });
             slot
         };
@@ -356,6 +364,7 @@ impl Local {
         let mut table = self.table.borrow_mut();
         let entry = table.entries[slot as usize].as_mut().expect("a ready slot holds a green thread");
         RUNNING.with(|r| r.set(entry.running(false)));
+        self.probe.enter(entry.green.id.as_u64());
         // The green thread's body catches every panic of user code; one
         // escaping here is a runtime bug. Abort loudly rather than let the
         // worker die and strand every green thread it owns.
@@ -366,6 +375,7 @@ impl Local {
                 std::process::abort();
             }
         };
+        self.probe.leave();
         entry.yielder = RUNNING.with(|r| r.replace(Running::NONE)).yielder;
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.ready.borrow_mut().push_back(slot),
@@ -377,6 +387,7 @@ impl Local {
             CoroutineResult::Return(()) => {
                 let finished = &self.shared.workers[self.index].finished;
                 finished.store(finished.load(Relaxed) + 1, Relaxed);
+                crate::observe::finished(&self.shared, self.index, slot, &entry.green, entry.guard.1);
                 let entry = table.remove(slot);
                 drop(table);
                 self.stacks.borrow_mut().give(entry.co.into_stack());
@@ -459,6 +470,7 @@ impl Local {
         while self.fresh.pop().is_some() {}
         self.shared.drain();
         self.timers.borrow_mut().drain().for_each(drop);
+        self.shared.workers[self.index].watch.clear();
         let mut table = self.table.borrow_mut();
         loop {
             let mut deferred = false;

@@ -77,6 +77,9 @@ impl Barrier {
             }
             state.queue.push_current()
         };
+        let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::Barrier {
+            object: (self as *const Self).cast::<()>() as usize,
+        });
         match waitq::wait(&signal, None, &mut BarrierCleanup { barrier: self, signal: &signal }) {
             WaitResult::Granted(_) => BarrierWaitResult(false),
             WaitResult::TimedOut => unreachable!("no deadline"),

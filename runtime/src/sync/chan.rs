@@ -230,6 +230,9 @@ impl<T> Chan<T> {
         let waiter = Waiter::own(Some(message));
         st.sendq.push(waiter.clone());
         drop(st);
+        let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::ChannelSend {
+            object: (self as *const Self).cast::<()>() as usize,
+        });
         let result = waitq::wait(waiter.signal(), deadline, &mut Withdraw { chan: self, waiter: &waiter, send: true });
         let back = || waiter.take_owned().expect("a sender that was not served has its message");
         match result {
@@ -259,6 +262,9 @@ impl<T> Chan<T> {
         let waiter = Waiter::own(None);
         st.recvq.push(waiter.clone());
         drop(st);
+        let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::ChannelRecv {
+            object: (self as *const Self).cast::<()>() as usize,
+        });
         let result = waitq::wait(waiter.signal(), deadline, &mut Withdraw { chan: self, waiter: &waiter, send: false });
         match result {
             WaitResult::Granted(token) if token & DISCONNECTED == 0 => {

@@ -146,6 +146,9 @@ impl Condvar {
         let mut cleanup = Withdraw::new(&self.queue, &signal)
             // Notified while unwinding: the notification goes to another.
             .on_abandon(|_| self.notify_one());
+        let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::Condvar {
+            object: (self as *const Self).cast::<()>() as usize,
+        });
         let timed_out = match waitq::wait(&signal, deadline, &mut cleanup) {
             WaitResult::Granted(_) => false,
             WaitResult::TimedOut => true,

@@ -193,6 +193,9 @@ impl<T: ?Sized> Mutex<T> {
             .clearing(&self.state, QUEUED)
             // Granted while unwinding: the lock is ours; pass it on.
             .on_abandon(|_| self.unlock());
+        let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::Mutex {
+            object: (self as *const Self).cast::<()>() as usize,
+        });
         match waitq::wait(&signal, None, &mut cleanup) {
             // The unlocker handed the lock over; its writes were released by
             // the grant and acquired by `wait`'s load.

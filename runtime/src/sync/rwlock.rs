@@ -227,6 +227,12 @@ impl<T: ?Sized> RwLock<T> {
             queue.push(RwNode { signal: signal.clone(), write });
             signal
         };
+        let object = (self as *const Self).cast::<()>() as usize;
+        let _waiting = crate::observe::waiting_on(if write {
+            crate::observe::WaitReason::RwLockWrite { object }
+        } else {
+            crate::observe::WaitReason::RwLockRead { object }
+        });
         match waitq::wait(&signal, None, &mut RwCleanup { lock: self, signal: &signal, write }) {
             // The releaser added our share to the state before granting.
             WaitResult::Granted(_) => {}

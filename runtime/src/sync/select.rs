@@ -253,6 +253,8 @@ pub fn run(arms: &mut [&mut dyn Arm], timeout: Timeout) -> usize {
             }
         } else {
             // 4. Wait.
+            let object = &token.signal as *const _ as usize;
+            let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::Select { object });
             waitq::wait(&token.signal, deadline, &mut Unregister { arms })
         };
         // 5. Unregister.

@@ -142,6 +142,9 @@ impl Semaphore {
         };
         let mut cleanup =
             Withdraw::new(&self.queue, &signal).clearing(&self.state, QUEUED).on_abandon(|_| self.add_permits(1));
+        let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::Semaphore {
+            object: (self as *const Self).cast::<()>() as usize,
+        });
         match waitq::wait(&signal, deadline, &mut cleanup) {
             WaitResult::Granted(_) => Some(SemaphorePermit { sem: self }),
             WaitResult::TimedOut | WaitResult::Cancelled => None,

@@ -111,6 +111,9 @@ impl WaitGroup {
                 }
                 queue.push_current()
             };
+            let _waiting = crate::observe::waiting_on(crate::observe::WaitReason::WaitGroup {
+                object: (self as *const Self).cast::<()>() as usize,
+            });
             if waitq::wait(&signal, None, &mut Withdraw::new(&self.queue, &signal)) == WaitResult::Cancelled {
                 panic!("weft: WaitGroup::wait while the runtime shuts down");
             }

@@ -70,3 +70,17 @@ pub(crate) fn release(addr: usize, len: usize) {
     // range (the stack it belongs to is not in use).
     let _ = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
 }
+
+/// Fills `out` with one byte per page of `[addr, addr + len)` (`addr` page
+/// aligned): bit 0 is set if the page is resident, that is, it has been
+/// touched since it was mapped or last released. Reads no memory of the
+/// range, so it may run while another thread uses that memory.
+pub(crate) fn resident_pages(addr: usize, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    let pages = len.div_ceil(super::page_size());
+    out.clear();
+    out.resize(pages, 0);
+    // SAFETY: mincore reads page tables only; `out` has room for one byte
+    // per page of the range, which the kernel writes and nothing else.
+    cvt(unsafe { libc::mincore(addr as *mut libc::c_void, len, out.as_mut_ptr()) })?;
+    Ok(())
+}

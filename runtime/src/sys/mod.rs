@@ -12,6 +12,8 @@
 //!   page-table entries and keeps the slab one kernel mapping; on older
 //!   kernels `mprotect(PROT_NONE)` is used, which splits the mapping and costs
 //!   two entries of `vm.max_map_count` per stack.
+//!   `mincore(2)` tells which stack pages are resident, for the stack
+//!   high-water marks of `weft::observe` (only when a report asks).
 //! * **Wakeups** ([`eventfd`]): an `eventfd` per worker, non-blocking, so
 //!   another thread can wake a worker sleeping in `epoll_wait`.
 //! * **Readiness** ([`epoll`]): one epoll instance per worker, holding its
