@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::dump_when;
+
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -21,22 +23,6 @@ use weft::{GreenThread, ThreadId};
 
 const KIB: usize = 1024;
 const SLEEP: Duration = Duration::from_secs(3600);
-
-/// Takes dumps of `rt` until `done` accepts one, and returns it. Each green
-/// thread under test reaches its state by itself; this waits for all of
-/// them (yielding in between), and fails with the last dump if they have
-/// not got there within a generous bound.
-fn dump_when(rt: &weft::Runtime, done: impl Fn(&Dump) -> bool) -> Dump {
-    let start = Instant::now();
-    loop {
-        let dump = rt.dump();
-        if done(&dump) {
-            return dump;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "the green threads never got there:\n{dump}");
-        std::thread::yield_now();
-    }
-}
 
 fn is_parked(dump: &Dump, id: ThreadId) -> bool {
     dump.get(id).is_some_and(|t| matches!(t.state(), GreenState::Parked(_)))

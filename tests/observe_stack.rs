@@ -7,9 +7,12 @@ use std::hint::black_box;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use weft::observe::{Dump, GreenState};
+use weft::observe::GreenState;
+
+mod support;
+
+use support::dump_when;
 
 const CHILD_ENV: &str = "WEFT_TEST_CHILD";
 const KIB: usize = 1024;
@@ -46,18 +49,6 @@ fn parked_after_recursion(
             sum
         })
         .unwrap()
-}
-
-fn dump_when(rt: &weft::Runtime, done: impl Fn(&Dump) -> bool) -> Dump {
-    let start = Instant::now();
-    loop {
-        let dump = rt.dump();
-        if done(&dump) {
-            return dump;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "never got there:\n{dump}");
-        std::thread::yield_now();
-    }
 }
 
 #[test]

@@ -346,3 +346,19 @@ pub fn wait_until_workers_sleep(name: &str, workers: usize) {
         std::thread::yield_now();
     }
 }
+
+/// Takes dumps of `rt` until `done` accepts one, and returns it. Each green
+/// thread under test reaches its state by itself; this waits for all of
+/// them (yielding in between), and fails with the last dump if they have
+/// not got there within a generous bound.
+pub fn dump_when(rt: &weft::Runtime, done: impl Fn(&weft::observe::Dump) -> bool) -> weft::observe::Dump {
+    let start = std::time::Instant::now();
+    loop {
+        let dump = rt.dump();
+        if done(&dump) {
+            return dump;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the green threads never got there:\n{dump}");
+        std::thread::yield_now();
+    }
+}
