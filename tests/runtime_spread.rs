@@ -122,3 +122,41 @@ fn spread_idle_worker_steals_unstarted_green_threads() {
         assert!(worker_index(&child_workers, &prefix).is_some());
     }
 }
+
+/// The CPUs a thread of this process named `name` may run on, from
+/// `/proc/self/task/*/status` (`Cpus_allowed_list`).
+fn cpus_allowed_of_thread(name: &str) -> Option<String> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        return status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|v| v.trim().to_owned());
+    }
+    None
+}
+
+#[test]
+fn spread_pin_workers_puts_each_worker_on_its_own_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = weft::Runtime::builder().workers(2).name("pinw").pin_workers(true).build().unwrap();
+    // Both workers have run (and so named their threads) once this returns.
+    assert_eq!(rendezvous_on_every_worker(&rt).len(), 2);
+    let a = cpus_allowed_of_thread("pinw-0").expect("worker 0 exists");
+    let b = cpus_allowed_of_thread("pinw-1").expect("worker 1 exists");
+    for list in [&a, &b] {
+        assert!(list.parse::<usize>().is_ok(), "a pinned worker may run on exactly one CPU, not {list:?}");
+    }
+    if cpus >= 2 {
+        assert_ne!(a, b, "two workers on a machine with {cpus} CPUs share one");
+    }
+    // Pinned workers run green threads as usual.
+    assert_eq!(rt.spawn(|| 40 + 2).join().unwrap(), 42);
+    // Unpinned workers keep the process's whole mask.
+    let free = weft::Runtime::builder().workers(1).name("freew").build().unwrap();
+    free.spawn(|| ()).join().unwrap();
+    let mask = cpus_allowed_of_thread("freew-0").expect("worker exists");
+    assert!(cpus < 2 || mask.parse::<usize>().is_err(), "an unpinned worker was pinned: {mask:?}");
+    drop(free);
+}

@@ -15,7 +15,7 @@
 //!
 //! | kind         | one connection is served by                                   |
 //! |--------------|---------------------------------------------------------------|
-//! | `weft`       | a green thread (`weft::Builder::spawn`, default 64 KiB stack) |
+//! | `weft`       | a green thread (`weft::Builder::spawn`, default 64 KiB stack); workers pinned to CPUs, as may's are by default |
 //! | `std-thread` | an OS thread with a [`STD_THREAD_STACK`] stack                |
 //! | `std-pool64` | one of [`POOL_THREADS`] OS threads, until the client closes   |
 //! | `may`        | a may coroutine (may's default stack, its `go!` spelled out)  |
@@ -185,7 +185,14 @@ pub fn main(args: &[String]) -> ExitCode {
 /// it serves until the process exits.
 fn start_weft(workers: usize) -> io::Result<u16> {
     let rt = WEFT_RUNTIME.get_or_init(|| {
-        weft::Runtime::builder().workers(workers).name("echo").build().expect("the weft server runtime")
+        // Pinned, as may pins its workers by default: on a shared machine
+        // pinning wins CPU share, and the comparison should not hinge on it.
+        weft::Runtime::builder()
+            .workers(workers)
+            .name("echo")
+            .pin_workers(true)
+            .build()
+            .expect("the weft server runtime")
     });
     let listener = weft::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();

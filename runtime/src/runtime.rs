@@ -53,6 +53,7 @@ pub struct RuntimeBuilder {
     workers: Option<usize>,
     stack_size: usize,
     name: String,
+    pin_workers: bool,
     /// Monitor, dump and stack-report options (`observe/mod.rs` adds their
     /// builder methods).
     pub(crate) observe: crate::observe::Options,
@@ -64,6 +65,7 @@ impl Default for RuntimeBuilder {
             workers: None,
             stack_size: stack::DEFAULT_STACK_SIZE,
             name: "weft-worker".to_owned(),
+            pin_workers: false,
             observe: Default::default(),
         }
     }
@@ -89,6 +91,20 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Pins worker `i` to the `i`-th CPU the process may use (wrapping
+    /// around when there are more workers than CPUs). Default: off.
+    ///
+    /// A pinned worker keeps its caches and never competes with another
+    /// weft worker for a core, which helps a server that owns the machine;
+    /// on a shared machine it also keeps the workers from drifting onto one
+    /// core. Off by default because pinning two runtimes (or a runtime and
+    /// other busy threads) to the same cores makes them fight. may pins its
+    /// workers by default; benchmarks against it should pin weft's too.
+    pub fn pin_workers(mut self, pin: bool) -> RuntimeBuilder {
+        self.pin_workers = pin;
+        self
+    }
+
     /// Starts the workers.
     pub fn build(self) -> io::Result<Runtime> {
         let workers = match self.workers {
@@ -107,12 +123,19 @@ impl RuntimeBuilder {
         let shared = Arc::new(Shared::new(config, stealers)?);
         let mut rt =
             Runtime { shared: shared.clone(), threads: Vec::with_capacity(workers), observer: Default::default() };
+        let cpus = if self.pin_workers { crate::sys::affinity::allowed_cpus()? } else { Vec::new() };
         for (index, deque) in deques.into_iter().enumerate() {
             let worker_shared = shared.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{index}", shared.config.name))
                 .spawn(move || worker::run(index, worker_shared, deque))?;
             rt.threads.push(thread);
+            if !cpus.is_empty() {
+                // After the push: on failure, dropping `rt` stops this worker too.
+                use std::os::unix::thread::JoinHandleExt;
+                let thread = rt.threads.last().expect("just pushed");
+                crate::sys::affinity::pin(thread.as_pthread_t(), cpus[index % cpus.len()])?;
+            }
         }
         rt.observer = crate::observe::start(&shared)?;
         Ok(rt)

@@ -20,6 +20,8 @@
 //!   eventfd and the fds its reactor registered (edge-triggered). The
 //!   worker's sleep is `epoll_wait` with its next timer deadline as the
 //!   timeout.
+//! * **Affinity** ([`affinity`]): `sched_getaffinity` and
+//!   `pthread_setaffinity_np`, to pin workers to CPUs on request.
 //! * **Sockets** ([`socket`], [`fd`]): non-blocking sockets from birth,
 //!   `accept4`, `sendfile`, `poll(2)` for callers on plain OS threads.
 //! * **Signals** ([`sigpipe`]): a handler that forwards chosen signals into
@@ -32,6 +34,7 @@
 //! read or written, `O_NONBLOCK` from birth (DESIGN.md decision 6).
 //! Errors are returned as `io::Error` built from `errno`.
 
+pub(crate) mod affinity;
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
