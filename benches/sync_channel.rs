@@ -32,6 +32,19 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 /// Threads contending for the mutex.
 const CONTENDERS: u64 = 100;
 
+/// Times `iters` round trips of a ping-pong pair driven by its control
+/// channel: `start(n)` asks for `n` round trips, `finished()` waits for them.
+fn time_round_trips(c: &mut BenchmarkGroup<'_, WallTime>, name: &str, start: impl Fn(u64), finished: impl Fn()) {
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let begin = Instant::now();
+            start(iters);
+            finished();
+            begin.elapsed()
+        })
+    });
+}
+
 /// A ping-pong pair on weft: returns the control channels of side A. With
 /// `apart`, the two green threads first meet at a std barrier, which blocks
 /// the OS thread of whichever arrives first: the other can then only start
@@ -70,14 +83,7 @@ fn weft_ping_pong(c: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
     done_rx.recv().unwrap();
     assert!(workers == 1 || rt.started_per_worker() == [1, 1], "the barrier puts the pair on two workers");
     let name = if workers == 1 { "weft_1_worker" } else { "weft_2_workers_cross" };
-    c.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            ctl_tx.send(iters).unwrap();
-            done_rx.recv().unwrap();
-            start.elapsed()
-        })
-    });
+    time_round_trips(c, name, |rounds| ctl_tx.send(rounds).unwrap(), || done_rx.recv().unwrap());
     drop((ctl_tx, done_rx));
     drop(rt);
 }
@@ -102,14 +108,7 @@ fn std_ping_pong(c: &mut BenchmarkGroup<'_, WallTime>) {
             done_tx.send(()).unwrap();
         }
     });
-    c.bench_function("std_os_threads", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            ctl_tx.send(iters).unwrap();
-            done_rx.recv().unwrap();
-            start.elapsed()
-        })
-    });
+    time_round_trips(c, "std_os_threads", |rounds| ctl_tx.send(rounds).unwrap(), || done_rx.recv().unwrap());
     drop(ctl_tx);
     a_side.join().unwrap();
     b_side.join().unwrap();
@@ -143,14 +142,7 @@ fn may_ping_pong(c: &mut BenchmarkGroup<'_, WallTime>) {
             }
         })
     };
-    c.bench_function("may_1_worker", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            ctl_tx.send(iters).unwrap();
-            done_rx.recv().unwrap();
-            start.elapsed()
-        })
-    });
+    time_round_trips(c, "may_1_worker", |rounds| ctl_tx.send(rounds).unwrap(), || done_rx.recv().unwrap());
     drop(ctl_tx);
     a_side.join().unwrap();
     b_side.join().unwrap();
