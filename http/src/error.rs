@@ -55,6 +55,11 @@ pub(crate) enum Kind {
     HeadTooLarge,
     /// A well-formed HTTP version other than 1.0 and 1.1 (RFC 9110 §6.2). 505.
     Version,
+    /// The chunked body is malformed: bad chunk size, extension, line end or
+    /// trailer (RFC 9112 §7.1). 400.
+    Chunked,
+    /// The body is longer than the server's body limit. 413.
+    BodyTooLarge,
 }
 
 impl Error {
@@ -73,7 +78,9 @@ impl Error {
             | Kind::Host
             | Kind::ContentLength
             | Kind::TransferEncoding
-            | Kind::ConflictingFraming => StatusCode::BAD_REQUEST,
+            | Kind::ConflictingFraming
+            | Kind::Chunked => StatusCode::BAD_REQUEST,
+            Kind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedCoding => StatusCode::NOT_IMPLEMENTED,
             Kind::Expectation => StatusCode::EXPECTATION_FAILED,
             Kind::RequestLineTooLong => StatusCode::URI_TOO_LONG,
@@ -93,14 +100,18 @@ impl Error {
     pub fn is_framing(&self) -> bool {
         matches!(
             self.kind,
-            Kind::ContentLength | Kind::TransferEncoding | Kind::ConflictingFraming | Kind::UnsupportedCoding
+            Kind::ContentLength
+                | Kind::TransferEncoding
+                | Kind::ConflictingFraming
+                | Kind::UnsupportedCoding
+                | Kind::Chunked
         )
     }
 
     /// The request exceeded a size limit (request line, header count, head
-    /// bytes): 414 or 431.
+    /// bytes, body): 414, 431 or 413.
     pub fn is_too_large(&self) -> bool {
-        matches!(self.kind, Kind::RequestLineTooLong | Kind::TooManyHeaders | Kind::HeadTooLarge)
+        matches!(self.kind, Kind::RequestLineTooLong | Kind::TooManyHeaders | Kind::HeadTooLarge | Kind::BodyTooLarge)
     }
 
     /// The request asked for an HTTP version other than 1.0 or 1.1: 505.
@@ -139,6 +150,8 @@ impl Error {
             Kind::TooManyHeaders => "too many header fields",
             Kind::HeadTooLarge => "request head too large",
             Kind::Version => "unsupported HTTP version",
+            Kind::Chunked => "malformed chunked body",
+            Kind::BodyTooLarge => "body exceeds the size limit",
         }
     }
 }

@@ -19,8 +19,20 @@
 //! timeouts) and the server's accept loop, then the client; a cargo-fuzz
 //! target for the parser belongs alongside them.
 
+mod body;
+mod chunked;
+mod conn;
+mod date;
 mod error;
 mod parse;
+mod payload;
+mod server;
 
+pub use body::Body;
 pub use error::Error;
 pub use parse::{parse_request, BodyFraming, Limits, Parsed, MAX_HEADERS, MAX_HEADER_BYTES, MAX_REQUEST_LINE};
+pub use payload::Payload;
+pub use server::{
+    Handler, Server, ServerBuilder, ServerHandle, BODY_TIMEOUT, HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT, MAX_BODY,
+    MAX_CONNECTIONS, MAX_DRAIN, WRITE_TIMEOUT,
+};
