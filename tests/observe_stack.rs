@@ -111,3 +111,51 @@ fn stack_report_env_prints_each_finished_green_threads_mark() {
     assert!(line.ends_with(&format!("of {STACK} bytes")), "{line}");
     assert!((DEEP..=STACK).contains(&used), "{line}");
 }
+
+#[test]
+fn shrink_stack_releases_the_pages_below_the_frame_and_keeps_the_frames_above() {
+    for workers in [1, 2] {
+        let rt = weft::Runtime::builder()
+            .workers(workers)
+            .name(format!("shrink-w{workers}"))
+            .stack_size(STACK)
+            .stack_report(true)
+            .build()
+            .unwrap();
+        let release = Arc::new(AtomicBool::new(false));
+        let release2 = release.clone();
+        let h = weft::Builder::new()
+            .name("shrunk")
+            .spawn_on(&rt, move || {
+                // Live data in this frame and a parent frame must survive.
+                let mut live = [0u8; 2 * KIB];
+                for (i, b) in live.iter_mut().enumerate() {
+                    *b = (i % 251) as u8;
+                }
+                black_box(&mut live);
+                let sum = recurse(DEEP / KIB);
+                weft::shrink_stack();
+                while !release2.load(SeqCst) {
+                    weft::park();
+                }
+                assert!(live.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8), "live frame data changed");
+                // The released pages come back as needed.
+                assert_eq!(recurse(DEEP / KIB), sum);
+                sum
+            })
+            .unwrap();
+        let id = h.thread().id();
+        let dump = dump_when(&rt, |d| d.get(id).is_some_and(|t| matches!(t.state(), GreenState::Parked(_))));
+        let info = dump.get(id).unwrap();
+        assert!(info.stack_high_water_is_exact(), "{dump}");
+        // The deep recursion touched DEEP bytes; after shrinking, only the
+        // frames above the call and the park path remain.
+        assert!(info.stack_high_water() < DEEP / 2, "{dump}");
+        release.store(true, SeqCst);
+        h.thread().unpark();
+        h.join().unwrap();
+    }
+    // On an OS thread it does nothing (and does not fault).
+    weft::shrink_stack();
+    assert_eq!(recurse(4), 0);
+}

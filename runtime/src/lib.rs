@@ -124,7 +124,7 @@ pub use blocking::{unblock, BLOCKING_KEEP_ALIVE, MAX_BLOCKING_THREADS};
 pub use cancel::{shield, timeout, Elapsed};
 pub use green::local::GreenLocal;
 pub use green::scope::{scope, Scope, ScopedJoinHandle};
-pub use green::stack::{stack_guard_mode, GuardMode, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use green::stack::{shrink_stack, stack_guard_mode, GuardMode, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use observe::dump;
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use thread::{
