@@ -100,6 +100,15 @@ pub(crate) fn read_timeout(stream: &TcpStream, buf: &mut [u8], timeout: Option<D
     }
 }
 
+/// Waits up to `timeout` until `stream` has data or end of stream to read,
+/// without consuming it: `Ok(true)` if there is data, `Ok(false)` at end of
+/// stream.
+pub(crate) fn peek_timeout(stream: &TcpStream, timeout: Duration) -> io::Result<bool> {
+    let mut byte = [0u8; 1];
+    let n = weft::timeout(timeout, || stream.peek(&mut byte)).unwrap_or_else(|_| Err(timed_out()))?;
+    Ok(n > 0)
+}
+
 pub(crate) fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "timed out waiting for the peer")
 }

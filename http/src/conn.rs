@@ -42,6 +42,10 @@ use crate::server::{Config, ConnEntry, Handler, Shared};
 /// pipelined requests are waiting.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// How long a connection waits for its next request before it gives the
+/// idle part of its stack back to the OS (see [`wait_for_request`]).
+const SHRINK_AFTER: Duration = Duration::from_secs(1);
+
 /// Size of the stack buffer an idle connection reads its next request into.
 const IDLE_READ: usize = 2048;
 
@@ -73,48 +77,83 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
     // delayed-ACK stall to each flush.
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.write_timeout));
-    let slot: Arc<Slot> = Arc::new(Slot::default());
+    let mut conn = Conn { stream, shared, config, handler, slot: Arc::new(Slot::default()), out: Vec::new() };
     let mut inbound = Inbound::new(stream.clone());
-    let mut out: Vec<u8> = Vec::new();
     let mut fresh = true;
     loop {
         // 1. Wait for a request.
         if inbound.unconsumed().is_empty() {
-            if payload::flush(&mut &**stream, &mut out).is_err() {
+            if conn.flush().is_err() {
                 return;
             }
-            out = Vec::new();
+            conn.out = Vec::new();
             inbound.release_if_empty();
             let timeout = if fresh { config.header_timeout } else { config.keep_alive_timeout };
             if !fresh && !entry.go_idle(shared) {
                 return;
             }
-            match idle_read(&mut inbound, timeout) {
-                Ok(n) if n > 0 => {}
+            if !wait_for_request(&mut inbound, timeout) {
                 // Closed, reset, or idle too long: nothing to answer.
-                _ => return,
+                return;
             }
             if !fresh && !entry.go_busy() {
                 return;
             }
         }
         fresh = false;
+        match conn.serve_request(inbound) {
+            Some(back) => inbound = back,
+            None => return,
+        }
+    }
+}
+
+/// A connection between requests. The loop above keeps only this and the
+/// read side in its frame: the per-request work runs in
+/// [`Conn::serve_request`], whose large frame is gone by the time the
+/// connection waits, so a waiting connection's stack stays shallow.
+struct Conn<'a, H: ?Sized> {
+    stream: &'a Arc<TcpStream>,
+    shared: &'a Shared,
+    config: &'a Config,
+    handler: &'a H,
+    /// Where request bodies hand the read side back.
+    slot: Arc<Slot>,
+    /// Responses not written yet.
+    out: Vec<u8>,
+}
+
+impl<H: Handler + ?Sized> Conn<'_, H> {
+    fn flush(&mut self) -> io::Result<()> {
+        payload::flush(&mut &**self.stream, &mut self.out)
+    }
+
+    /// Flushes what is held and closes the connection gracefully.
+    fn finish(&mut self) {
+        if self.flush().is_ok() {
+            body::lingering_close(self.stream, LINGER_BYTES, LINGER);
+        }
+    }
+
+    /// Steps 2 to 5 for one request whose first bytes are in `inbound`.
+    /// Returns the read side if the connection goes on.
+    #[inline(never)]
+    fn serve_request(&mut self, mut inbound: Inbound) -> Option<Inbound> {
+        let (stream, config) = (self.stream, self.config);
 
         // 2. Parse the head.
         let mut deadline: Option<Instant> = None;
         let parsed = loop {
             match parse_request(inbound.unconsumed(), &config.limits) {
                 Ok(Parsed::Partial) => {
-                    if payload::flush(&mut &**stream, &mut out).is_err() {
-                        return;
-                    }
+                    self.flush().ok()?;
                     let deadline = *deadline.get_or_insert_with(|| Instant::now() + config.header_timeout);
                     let left = deadline.saturating_duration_since(Instant::now());
                     match inbound.fill(Some(left)) {
                         Ok(n) if n > 0 && !left.is_zero() => {}
                         // A peer that closes mid-head, or sends it too
                         // slowly (slowloris), is closed without an answer.
-                        _ => return,
+                        _ => return None,
                     }
                 }
                 Ok(Parsed::Complete { head, framing, head_len, keep_alive, expect_continue }) => {
@@ -123,9 +162,9 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
                 }
                 Err(e) => {
                     let response = plain(e.status(), &e.to_string());
-                    let _ = write_response(&mut out, stream, response, Version::HTTP_11, false, &mut false);
-                    finish(stream, &mut out);
-                    return;
+                    let _ = write_response(&mut self.out, stream, response, Version::HTTP_11, false, &mut false);
+                    self.finish();
+                    return None;
                 }
             }
         };
@@ -137,9 +176,9 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
         if let BodyFraming::ContentLength(n) = framing {
             if n > config.max_body {
                 let response = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the server's limit");
-                let _ = write_response(&mut out, stream, response, version, is_head, &mut false);
-                finish(stream, &mut out);
-                return;
+                let _ = write_response(&mut self.out, stream, response, version, is_head, &mut false);
+                self.finish();
+                return None;
             }
         }
 
@@ -151,9 +190,10 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
         };
         let send_continue = expect_continue && !matches!(framing, Framing::Done);
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
-        let home: Arc<dyn Home> = slot.clone();
+        let home: Arc<dyn Home> = self.slot.clone();
         let body = Body::from_conn(inbound, framing, home, body_config);
         let request = Request::from_parts(head, body);
+        let handler = self.handler;
         let result = panic::catch_unwind(AssertUnwindSafe(|| handler.call(request)));
         let response = match result {
             Ok(response) => Some(response),
@@ -164,9 +204,9 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
         };
 
         // 4. Take the read side back.
-        let mut keep_alive = keep_alive && response.is_some() && !shared.shutting_down.load(SeqCst);
+        let mut keep_alive = keep_alive && response.is_some() && !self.shared.shutting_down.load(SeqCst);
         let mut too_large = false;
-        inbound = match slot.take() {
+        let inbound = match self.slot.take() {
             Some(mut returned) => {
                 too_large = returned.too_large;
                 if keep_alive && !too_large {
@@ -190,16 +230,39 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
             Some(response) => response,
             None => plain(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed"),
         };
-        if write_response(&mut out, stream, response, version, is_head, &mut keep_alive).is_err() {
-            return;
-        }
+        write_response(&mut self.out, stream, response, version, is_head, &mut keep_alive).ok()?;
         if !keep_alive {
-            finish(stream, &mut out);
-            return;
+            self.finish();
+            return None;
         }
-        if out.len() >= FLUSH_AT && payload::flush(&mut &**stream, &mut out).is_err() {
-            return;
+        if self.out.len() >= FLUSH_AT {
+            self.flush().ok()?;
         }
+        Some(inbound)
+    }
+}
+
+/// Waits up to `timeout` for the next request's first bytes and reads them
+/// into `inbound`; `false` if the connection closed, failed or timed out.
+///
+/// A connection still idle after [`SHRINK_AFTER`] gives its stack pages
+/// below this frame back to the OS ([`weft::shrink_stack`]) and waits on
+/// with a one-byte peek, the shallowest wait there is, so a long-idle
+/// keep-alive connection keeps only the top of its stack resident. The
+/// first phase skips that: a busy connection's next request usually comes
+/// within microseconds, and the `madvise` would cost more than the request.
+#[inline(never)]
+fn wait_for_request(inbound: &mut Inbound, timeout: Duration) -> bool {
+    let first = timeout.min(SHRINK_AFTER);
+    match idle_read(inbound, first) {
+        Ok(n) => return n > 0,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut && timeout > first => {}
+        Err(_) => return false,
+    }
+    weft::shrink_stack();
+    match body::peek_timeout(&inbound.stream, timeout - first) {
+        Ok(true) => matches!(idle_read(inbound, timeout - first), Ok(n) if n > 0),
+        _ => false,
     }
 }
 
@@ -214,13 +277,6 @@ fn idle_read(inbound: &mut Inbound, timeout: Duration) -> io::Result<usize> {
     let n = body::read_timeout(&inbound.stream, &mut first, Some(timeout))?;
     inbound.push(&first[..n]);
     Ok(n)
-}
-
-/// Flushes what is held and closes the connection gracefully.
-fn finish(stream: &TcpStream, out: &mut Vec<u8>) {
-    if payload::flush(&mut &*stream, out).is_ok() {
-        body::lingering_close(stream, LINGER_BYTES, LINGER);
-    }
 }
 
 /// A short `text/plain` response, for the server's own answers.
