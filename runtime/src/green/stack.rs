@@ -368,48 +368,6 @@ impl Drop for StackPool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stack_sizes_round_up_to_pages_and_minimum() {
-        assert_eq!(round_size(1), MIN_STACK_SIZE);
-        assert_eq!(round_size(MIN_STACK_SIZE + 1), MIN_STACK_SIZE + page_size());
-        assert_eq!(round_size(DEFAULT_STACK_SIZE), DEFAULT_STACK_SIZE);
-    }
-
-    #[test]
-    fn stack_is_writable_to_its_bottom_and_guarded_below() {
-        let stack = allocate(round_size(32 * 1024)).unwrap();
-        // SAFETY: [bottom, top) is our freshly allocated, writable stack.
-        unsafe {
-            std::ptr::write_volatile(stack.bottom as *mut u8, 1);
-            std::ptr::write_volatile((stack.top - 1) as *mut u8, 2);
-        }
-        let (lo, hi) = stack.guard();
-        assert_eq!(hi - lo, page_size());
-        assert_eq!(hi, stack.bottom);
-        free(stack);
-    }
-
-    #[test]
-    fn stack_pool_reuses_and_bounds() {
-        let size = round_size(20 * 1024);
-        let mut pool = StackPool::new(size);
-        let a = pool.take(size).unwrap();
-        let a_top = a.top;
-        pool.give(a);
-        let b = pool.take(size).unwrap();
-        assert_eq!(b.top, a_top, "a returned stack is reused first");
-        pool.give(b);
-        assert_eq!(pool.dirty.len(), 1, "returning a stack makes no syscall: it stays dirty");
-        pool.trim();
-        assert!(pool.dirty.is_empty());
-        assert_eq!(pool.clean.len(), 1);
-    }
-}
-
 /// Bytes below the caller's frame that [`shrink_stack`] leaves alone: the
 /// x86-64 red zone (128 bytes a leaf function may use below its stack
 /// pointer) and the frames of the `madvise` call itself, with room to spare.
@@ -455,5 +413,47 @@ pub fn shrink_stack() {
         // green thread (stacks grow down) by more than the red zone plus the
         // madvise call's own frames: no live object is stored there.
         mmap::release(bottom, end - bottom);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_sizes_round_up_to_pages_and_minimum() {
+        assert_eq!(round_size(1), MIN_STACK_SIZE);
+        assert_eq!(round_size(MIN_STACK_SIZE + 1), MIN_STACK_SIZE + page_size());
+        assert_eq!(round_size(DEFAULT_STACK_SIZE), DEFAULT_STACK_SIZE);
+    }
+
+    #[test]
+    fn stack_is_writable_to_its_bottom_and_guarded_below() {
+        let stack = allocate(round_size(32 * 1024)).unwrap();
+        // SAFETY: [bottom, top) is our freshly allocated, writable stack.
+        unsafe {
+            std::ptr::write_volatile(stack.bottom as *mut u8, 1);
+            std::ptr::write_volatile((stack.top - 1) as *mut u8, 2);
+        }
+        let (lo, hi) = stack.guard();
+        assert_eq!(hi - lo, page_size());
+        assert_eq!(hi, stack.bottom);
+        free(stack);
+    }
+
+    #[test]
+    fn stack_pool_reuses_and_bounds() {
+        let size = round_size(20 * 1024);
+        let mut pool = StackPool::new(size);
+        let a = pool.take(size).unwrap();
+        let a_top = a.top;
+        pool.give(a);
+        let b = pool.take(size).unwrap();
+        assert_eq!(b.top, a_top, "a returned stack is reused first");
+        pool.give(b);
+        assert_eq!(pool.dirty.len(), 1, "returning a stack makes no syscall: it stays dirty");
+        pool.trim();
+        assert!(pool.dirty.is_empty());
+        assert_eq!(pool.clean.len(), 1);
     }
 }
