@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use weft::net::TcpStream;
 
@@ -77,7 +77,8 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
     // delayed-ACK stall to each flush.
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.write_timeout));
-    let mut conn = Conn { stream, shared, config, handler, slot: Arc::new(Slot::default()), out: Vec::new() };
+    let mut conn =
+        Conn { stream, shared, config, handler, slot: Arc::new(Slot::default()), out: Vec::new(), date: None };
     let mut inbound = Inbound::new(stream.clone());
     let mut fresh = true;
     loop {
@@ -121,11 +122,20 @@ struct Conn<'a, H: ?Sized> {
     slot: Arc<Slot>,
     /// Responses not written yet.
     out: Vec<u8>,
+    /// The `Date` value for the responses of one batch of input: taken at
+    /// the first response after a read, so pipelined requests share one
+    /// clock read.
+    date: Option<[u8; date::DATE_LEN]>,
 }
 
 impl<H: Handler + ?Sized> Conn<'_, H> {
     fn flush(&mut self) -> io::Result<()> {
+        self.date = None;
         payload::flush(&mut &**self.stream, &mut self.out)
+    }
+
+    fn date(&mut self) -> [u8; date::DATE_LEN] {
+        *self.date.get_or_insert_with(date::now)
     }
 
     /// Flushes what is held and closes the connection gracefully.
@@ -133,6 +143,13 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         if self.flush().is_ok() {
             body::lingering_close(self.stream, LINGER_BYTES, LINGER);
         }
+    }
+
+    /// Answers with `response` and closes: the server's own refusals.
+    fn reject(&mut self, response: Response<Payload>, version: Version, is_head: bool) {
+        let date = self.date();
+        let _ = write_response(&mut self.out, self.stream, response, version, is_head, &mut false, &date);
+        self.finish();
     }
 
     /// Steps 2 to 5 for one request whose first bytes are in `inbound`.
@@ -162,8 +179,7 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
                 }
                 Err(e) => {
                     let response = plain(e.status(), &e.to_string());
-                    let _ = write_response(&mut self.out, stream, response, Version::HTTP_11, false, &mut false);
-                    self.finish();
+                    self.reject(response, Version::HTTP_11, false);
                     return None;
                 }
             }
@@ -176,8 +192,7 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         if let BodyFraming::ContentLength(n) = framing {
             if n > config.max_body {
                 let response = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the server's limit");
-                let _ = write_response(&mut self.out, stream, response, version, is_head, &mut false);
-                self.finish();
+                self.reject(response, version, is_head);
                 return None;
             }
         }
@@ -230,7 +245,8 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
             Some(response) => response,
             None => plain(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed"),
         };
-        write_response(&mut self.out, stream, response, version, is_head, &mut keep_alive).ok()?;
+        let date = self.date();
+        write_response(&mut self.out, stream, response, version, is_head, &mut keep_alive, &date).ok()?;
         if !keep_alive {
             self.finish();
             return None;
@@ -303,16 +319,43 @@ pub(crate) fn write_response(
     version: Version,
     is_head: bool,
     keep_alive: &mut bool,
+    date: &[u8],
 ) -> io::Result<()> {
     let (parts, mut payload) = response.into_parts();
     let status = parts.status;
-    let mut headers = parts.headers;
-    if has_close(&headers) {
-        *keep_alive = false;
+    let headers = parts.headers;
+
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    // One pass over the handler's headers: the framing fields are the
+    // server's, the rest are copied. Comparing standard names is an integer
+    // compare, cheaper than a map lookup per field.
+    let mut declared = None;
+    let mut has_date = false;
+    for (name, value) in &headers {
+        if name == header::CONNECTION {
+            if has_token(value, b"close") {
+                *keep_alive = false;
+            }
+            continue;
+        }
+        if name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        if name == header::CONTENT_LENGTH {
+            declared = value.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            continue;
+        }
+        has_date |= name == header::DATE;
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
-    headers.remove(header::CONNECTION);
-    headers.remove(header::TRANSFER_ENCODING);
-    let declared = headers.remove(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+
     let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     if payload.len().is_none() {
         if let Some(n) = declared {
@@ -332,20 +375,9 @@ pub(crate) fn write_response(
         *keep_alive = false;
     }
 
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in &headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !headers.contains_key(header::DATE) {
+    if !has_date {
         out.extend_from_slice(b"date: ");
-        out.extend_from_slice(&date::now());
+        out.extend_from_slice(date);
         out.extend_from_slice(b"\r\n");
     }
     if let Some(n) = length {
@@ -367,11 +399,9 @@ pub(crate) fn write_response(
     payload.send(stream, out, chunked)
 }
 
-fn has_close(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")))
+/// Whether a comma-separated field value lists `token` (case-insensitively).
+fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
+    value.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Formats `n` in decimal into the end of `buf`.

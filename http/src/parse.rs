@@ -73,6 +73,9 @@ pub const MAX_HEADERS: usize = 100;
 /// line, fields and the terminating empty line. More is answered 431.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// Header slots tried on the stack before allocating `max_headers` of them.
+const SMALL_HEADERS: usize = 24;
+
 /// Size limits for a request head. `Limits::default()` uses [`MAX_REQUEST_LINE`],
 /// [`MAX_HEADERS`] and [`MAX_HEADER_BYTES`]; the setters override one each.
 ///
@@ -194,9 +197,18 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, Error> {
     // httparse never looks past the head limit, so a slow drip of header bytes
     // costs at most `max_header_bytes` of scanning per call.
     let window = &buf[..buf.len().min(limits.max_header_bytes)];
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
-    let status = strict_config().parse_request(&mut req, window).map_err(|e| from_httparse(e, window))?;
+    // Most requests have a few headers: try with a small array on the stack
+    // and only allocate the full `max_headers` when that is too few.
+    let mut small = [httparse::EMPTY_HEADER; SMALL_HEADERS];
+    let mut large;
+    let mut req = httparse::Request::new(&mut small[..limits.max_headers.min(SMALL_HEADERS)]);
+    let mut status = strict_config().parse_request(&mut req, window);
+    if matches!(status, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > SMALL_HEADERS {
+        large = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        req = httparse::Request::new(&mut large);
+        status = strict_config().parse_request(&mut req, window);
+    }
+    let status = status.map_err(|e| from_httparse(e, window))?;
     let head_len = match status {
         httparse::Status::Partial if buf.len() > limits.max_header_bytes => {
             return Err(Error::new(Kind::HeadTooLarge));
@@ -354,17 +366,60 @@ fn check_host(map: &HeaderMap, version: Version) -> Result<(), Error> {
         (Some(h), None) => h,
         _ => return Err(bad()),
     };
-    if host.is_empty() {
+    if host.is_empty() || valid_host(host.as_bytes()) {
         return Ok(());
     }
-    let authority: http::uri::Authority = host.as_bytes().try_into().map_err(|_| bad())?;
-    // `http` keeps whatever follows the host as the port; only digits that
-    // fit a u16 are one.
-    let port_ok = authority.as_str().len() == authority.host().len() || authority.port_u16().is_some();
-    if authority.as_str().contains('@') || !port_ok {
-        return Err(bad());
+    Err(bad())
+}
+
+/// RFC 3986 `host [ ":" port ]` with no userinfo: an IP-literal in brackets
+/// or a reg-name / IPv4 address (unreserved, pct-encoded, sub-delims), then
+/// optionally a port of 1 to 5 digits that fits a u16. A byte scan, since
+/// it runs on every request.
+fn valid_host(h: &[u8]) -> bool {
+    let sub_delim = |b: u8| b"!$&'()*+,;=".contains(&b);
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    let (host, port) = if h.first() == Some(&b'[') {
+        let Some(close) = h.iter().position(|&b| b == b']') else { return false };
+        let inside = &h[1..close];
+        let ok = !inside.is_empty() && inside.iter().all(|&b| unreserved(b) || sub_delim(b) || b == b':');
+        if !ok {
+            return false;
+        }
+        (&h[..=close], &h[close + 1..])
+    } else {
+        let end = h.iter().position(|&b| b == b':').unwrap_or(h.len());
+        (&h[..end], &h[end..])
+    };
+    if host.is_empty() {
+        return false;
     }
-    Ok(())
+    if host.first() != Some(&b'[') {
+        let mut i = 0;
+        while i < host.len() {
+            let b = host[i];
+            if b == b'%' {
+                if !(i + 2 < host.len() && host[i + 1].is_ascii_hexdigit() && host[i + 2].is_ascii_hexdigit()) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            if !(unreserved(b) || sub_delim(b)) {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    match port {
+        [] => true,
+        [b':', digits @ ..] => {
+            (1..=5).contains(&digits.len())
+                && digits.iter().all(u8::is_ascii_digit)
+                && std::str::from_utf8(digits).ok().and_then(|d| d.parse::<u16>().ok()).is_some()
+        }
+        _ => false,
+    }
 }
 
 /// RFC 9112 §6.3: decides the body framing, rejecting every ambiguity.

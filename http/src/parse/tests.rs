@@ -539,3 +539,19 @@ fn mutated_requests_never_panic_and_map_to_error_statuses() {
     // The mutations reach all three outcomes, so the loop tests something.
     assert!(partial > 0 && complete > 0 && errors > 0, "{partial} {complete} {errors}");
 }
+
+#[test]
+fn host_validation_accepts_rfc3986_hosts_and_nothing_else() {
+    use super::valid_host;
+    for ok in
+        ["a", "example.com", "example.com:8080", "127.0.0.1:1", "[::1]", "[::1]:65535", "a%20b", "x_y~z!$&'()*+,;="]
+    {
+        assert!(valid_host(ok.as_bytes()), "{ok}");
+    }
+    for bad in [
+        ":80", "a:", "a:65536", "a:123456", "a:8x", "user@a", "a b", "a/b", "a?b", "a#b", "[::1", "[]", "[::1]x", "%4",
+        "%zz", "a\"b", "a:80:90",
+    ] {
+        assert!(!valid_host(bad.as_bytes()), "{bad}");
+    }
+}
