@@ -1,23 +1,80 @@
-//! HTTP/1.1 for weft.
+//! HTTP/1.1 for weft: a server and a client written as blocking code.
 //!
-//! weft-http will be an HTTP/1.1 server and client built on weft's green
-//! threads. The server runs one green thread per connection, so a handler is a
-//! plain function that reads its request body with `std::io::Read` and returns
-//! a response: blocking-style code, with the runtime parking the green thread
-//! rather than the OS thread. Requests and responses are the `http` crate's
-//! types, so routers and middleware from the ecosystem fit.
+//! The server runs one green thread per connection, and a handler is a plain
+//! function: it reads the request body with `std::io::Read` and returns a
+//! response. When a socket would block, weft parks the green thread, not the
+//! OS thread, so a handler that waits seconds for a slow query delays no
+//! other connection. Requests and responses are the `http` crate's types.
 //!
-//! This version contains the first piece, the request-head parser
-//! ([`parse_request`]): httparse glue that turns bytes into `http` request
-//! parts plus the body framing, enforcing RFC 9112 strictly and answering
-//! every rejection with the status code the server must send
-//! ([`Error::status`]). The module documentation of `parse` lists each rule
-//! and the RFC section it comes from.
+//! ```no_run
+//! use std::io::Read;
+//! use weft_http::{Body, Server};
 //!
-//! Next come the body readers (Content-Length and chunked) and the response
-//! writer, then the connection state machine (keep-alive, pipelining,
-//! timeouts) and the server's accept loop, then the client; a cargo-fuzz
-//! target for the parser belongs alongside them.
+//! let server = Server::bind("127.0.0.1:8080")?;
+//! server.serve(|req: http::Request<Body>| {
+//!     let mut body = Vec::new();
+//!     req.into_body().read_to_end(&mut body).unwrap(); // bounded by the body limit
+//!     http::Response::new(body)
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Map
+//!
+//! | module | job |
+//! |---|---|
+//! | `server` | [`Server`], [`ServerBuilder`] (limits), [`ServerHandle`] (graceful shutdown), accept loops, the connection limit |
+//! | `conn` | one connection: wait, parse, run the handler, drain, write; keep-alive and pipelining |
+//! | `parse` | [`parse_request`]: the request head, with RFC 9112's framing rules enforced strictly |
+//! | `body` | [`Body`]: incoming bodies that stream from the connection and hand it back when dropped |
+//! | `chunked` | the chunked coding, decoded without I/O |
+//! | `payload` | [`Payload`]: outgoing bodies (bytes, a reader, a file range via sendfile) |
+//! | `date` | the `Date` header, formatted once a second per worker |
+//!
+//! # Protocol behaviour
+//!
+//! * HTTP/1.1 and 1.0; keep-alive by version and `Connection`. Pipelined
+//!   requests are answered in order, and the responses to everything one
+//!   read brought in go out in one write.
+//! * Request bodies by `Content-Length` or chunked (trailers are read and
+//!   discarded). A body the handler did not finish is drained, up to
+//!   [`MAX_DRAIN`], or the connection closes; either way the next request
+//!   is never parsed from body bytes.
+//! * `Expect: 100-continue`: `100 Continue` goes out when the handler first
+//!   reads the body; a handler that answers without reading it gets its
+//!   response sent and the connection closed.
+//! * Responses: `Content-Length` whenever the length is known, chunked
+//!   otherwise (close-delimited to HTTP/1.0); HEAD, 204 and 304 carry no
+//!   body; `Date` on every response.
+//! * Every rule violation in a request head is answered with the status the
+//!   RFC requires (400, 414, 431, 417, 501, 505; see `parse`'s table), then
+//!   the connection closes after a lingering read, so the client sees the
+//!   answer rather than a reset. A request whose framing is in doubt is
+//!   never followed by another request on that connection: no smuggling.
+//! * A handler that panics gets its request a 500 and its connection
+//!   closed; the server carries on.
+//!
+//! # Limits
+//!
+//! | limit | default | on breach |
+//! |---|---|---|
+//! | request line | [`MAX_REQUEST_LINE`] 8 KiB | 414, close |
+//! | header fields | [`MAX_HEADERS`] 100 | 431, close |
+//! | head bytes | [`MAX_HEADER_BYTES`] 64 KiB | 431, close |
+//! | body | [`MAX_BODY`] 8 MiB | 413 (before the handler if declared), close |
+//! | head time | [`HEADER_TIMEOUT`] 10 s | close (slowloris) |
+//! | idle keep-alive | [`KEEP_ALIVE_TIMEOUT`] 60 s | close |
+//! | each body read | [`BODY_TIMEOUT`] 30 s | the handler's read fails with `TimedOut` |
+//! | each response write | [`WRITE_TIMEOUT`] 30 s | close |
+//! | connections | [`MAX_CONNECTIONS`] 10,000 | stop accepting until one ends (see `server`) |
+//!
+//! # Memory
+//!
+//! An idle keep-alive connection holds no buffer: it waits for its next
+//! request by reading into a small buffer on its stack, and after a second
+//! of idleness it gives the unused part of its stack back to the OS
+//! ([`weft::shrink_stack`]) and waits with a one-byte peek. About 5 KiB of
+//! server memory per idle connection remains, stack included.
 
 mod body;
 mod chunked;
