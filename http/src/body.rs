@@ -81,8 +81,8 @@ impl Inbound {
             self.start = 0;
         }
         let filled = self.buf.len();
-        self.buf.reserve(READ_SIZE);
-        self.buf.resize(self.buf.capacity(), 0);
+        // Zero only what this read may fill, not all spare capacity.
+        self.buf.resize(filled + READ_SIZE, 0);
         let result = read_timeout(&self.stream, &mut self.buf[filled..], timeout);
         let n = *result.as_ref().unwrap_or(&0);
         self.buf.truncate(filled + n);
