@@ -205,8 +205,13 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         };
         let send_continue = expect_continue && !matches!(framing, Framing::Done);
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
-        let home: Arc<dyn Home> = self.slot.clone();
-        let body = Body::from_conn(inbound, framing, home, body_config);
+        // Without a body the read side stays here: no hand-over needed.
+        let (body, kept) = if matches!(framing, Framing::Done) {
+            (Body::empty(), Some(inbound))
+        } else {
+            let home: Arc<dyn Home> = self.slot.clone();
+            (Body::from_conn(inbound, framing, home, body_config), None)
+        };
         let request = Request::from_parts(head, body);
         let handler = self.handler;
         let result = panic::catch_unwind(AssertUnwindSafe(|| handler.call(request)));
@@ -221,8 +226,10 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         // 4. Take the read side back.
         let mut keep_alive = keep_alive && response.is_some() && !self.shared.shutting_down.load(SeqCst);
         let mut too_large = false;
-        let inbound = match self.slot.take() {
-            Some(mut returned) => {
+        let returned = if kept.is_some() { None } else { self.slot.take() };
+        let inbound = match (kept, returned) {
+            (Some(inbound), _) => inbound,
+            (None, Some(mut returned)) => {
                 too_large = returned.too_large;
                 if keep_alive && !too_large {
                     keep_alive = body::drain(&mut returned, config.max_drain, Some(config.body_timeout));
@@ -233,7 +240,7 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
             }
             // The handler kept the body (moved it somewhere that outlives
             // the request): the read side is gone, so the connection closes.
-            None => {
+            (None, None) => {
                 keep_alive = false;
                 Inbound::new(stream.clone())
             }
