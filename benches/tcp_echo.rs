@@ -80,6 +80,8 @@ use std::time::{Duration, Instant};
 
 #[path = "tcp_echo/client.rs"]
 mod client;
+// Shared with http_hello, which uses parts of it that this benchmark does not.
+#[allow(dead_code)]
 #[path = "tcp_echo/process.rs"]
 mod process;
 #[path = "tcp_echo/report.rs"]
@@ -90,6 +92,7 @@ mod server;
 use client::{Load, Window};
 use process::{CpuSample, ServerProcess};
 use report::{Measured, Run};
+use server::Stats;
 
 /// Bytes per message.
 pub const MSG_SIZE: usize = 1024;
@@ -244,45 +247,13 @@ fn bad(key: &str, value: &str) -> String {
     format!("bad value for {key}: {value:?}")
 }
 
-/// Raises this process's soft open-file limit to the hard limit (children
-/// inherit it) and returns the soft limit now in force.
-fn raise_fd_limit() -> Option<libc::rlim_t> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `limit` is a valid rlimit for getrlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-        // SAFETY: `raised` is a valid rlimit; raising the soft limit up to
-        // the hard one needs no privilege.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        }
-    }
-    Some(limit.rlim_cur)
-}
-
-/// Ends the process if the run outlives `deadline` by [`WATCHDOG_GRACE`].
-/// Children exit when their stdin closes, which this exit causes.
-fn start_watchdog(deadline: Instant) {
-    std::thread::spawn(move || {
-        let end = deadline + WATCHDOG_GRACE;
-        while Instant::now() < end {
-            std::thread::sleep(end.saturating_duration_since(Instant::now()));
-        }
-        eprintln!("tcp_echo: still running {WATCHDOG_GRACE:?} after the deadline; giving up");
-        std::process::exit(3);
-    });
-}
-
 fn sleep_until(t: Instant) {
     std::thread::sleep(t.saturating_duration_since(Instant::now()));
 }
 
 /// One run: a fresh server child and a fresh client runtime.
 fn measure(kind: Kind, conns: usize, o: &Options) -> Result<Measured, String> {
-    let mut server = ServerProcess::start(kind, o.server_workers)?;
+    let mut server = ServerProcess::start(&["server", kind.name(), &o.server_workers.to_string()])?;
     let setup_deadline = Instant::now() + client::CONNECT_TIMEOUT + SETUP_SLACK;
     let load = Load::start(server.addr, conns, o.client_workers, setup_deadline)
         .map_err(|e| format!("client runtime: {e}"))?;
@@ -307,7 +278,7 @@ fn measure(kind: Kind, conns: usize, o: &Options) -> Result<Measured, String> {
     let mut m = Measured::new(conns, o.measure, &results);
     m.abandoned = abandoned;
     m.cpu = cpu;
-    m.server = stopped.stats;
+    m.server = stopped.stats.as_deref().and_then(Stats::from_line);
     m.server_stderr = stopped.stderr;
     Ok(m)
 }
@@ -380,8 +351,8 @@ fn main() -> ExitCode {
     };
     let begin = Instant::now();
     let deadline = begin + o.deadline;
-    start_watchdog(deadline);
-    let fd_limit = raise_fd_limit();
+    process::start_watchdog("tcp_echo", deadline + WATCHDOG_GRACE);
+    let fd_limit = process::raise_fd_limit();
     print_header(&o, fd_limit);
     report::print_row_header();
 

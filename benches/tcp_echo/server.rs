@@ -165,20 +165,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("port {port}");
-    let _ = io::stdout().flush();
-
-    // Serve until the parent closes our stdin (or dies, which closes it
-    // too); report the counters whenever it writes.
-    let mut request = [0u8; 64];
-    let mut stdin = io::stdin().lock();
-    while let Ok(1..) = stdin.read(&mut request) {
-        println!("{}", Stats::now().to_line());
-        let _ = io::stdout().flush();
-    }
-    // Not a return from main: the serving threads are still running, and
-    // exiting the process is what closes their connections.
-    std::process::exit(0)
+    crate::process::serve_until_stdin_closes(port, || Stats::now().to_line())
 }
 
 /// Starts the weft server; returns its port. The runtime lives in a static:
