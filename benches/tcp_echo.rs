@@ -78,17 +78,24 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "tcp_echo/client.rs"]
 mod client;
+#[path = "common/numbers.rs"]
+mod numbers;
 // Shared with http_hello, which uses parts of it that this benchmark does not.
 #[allow(dead_code)]
-#[path = "tcp_echo/process.rs"]
+#[path = "common/process.rs"]
 mod process;
 #[path = "tcp_echo/report.rs"]
 mod report;
 #[path = "tcp_echo/server.rs"]
 mod server;
+#[path = "common/std_server.rs"]
+mod std_server;
 
+use args::Flags;
 use client::{Load, Window};
 use process::{CpuSample, ServerProcess};
 use report::{Measured, Run};
@@ -190,30 +197,21 @@ impl Options {
             o.warmup = Duration::from_millis(500);
             o.measure = Duration::from_secs(2);
         }
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let (key, inline) = match arg.split_once('=') {
-                Some((k, v)) => (k, Some(v.to_owned())),
-                None => (arg.as_str(), None),
-            };
-            let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{key} needs a value"));
-            let count = |v: &str| number(v).filter(|&n| n > 0).ok_or(bad(key, v));
-            let secs = |v: &str| seconds(v).ok_or(bad(key, v));
+        let mut flags = Flags::new(args);
+        while let Some((key, arg)) = flags.next_option() {
             match key {
                 "--bench" | "--quick" => {}
-                "--kinds" => o.kinds = list(&value()?, |k| Kind::parse(k).ok_or(format!("unknown kind {k:?}")))?,
-                "--conns" => o.conns = list(&value()?, count)?,
-                "--rounds" => o.rounds = count(&value()?)?,
-                "--client-workers" => o.client_workers = count(&value()?)?,
-                "--server-workers" => o.server_workers = count(&value()?)?,
-                "--warmup" => o.warmup = secs(&value()?)?,
-                "--measure" => {
-                    o.measure = secs(&value()?).and_then(|d| Some(d).filter(|d| !d.is_zero()).ok_or(bad(key, "0")))?
-                }
-                "--deadline" => o.deadline = secs(&value()?)?,
+                "--kinds" => o.kinds = flags.list(|k| Kind::parse(k).ok_or(format!("unknown kind {k:?}")))?,
+                "--conns" => o.conns = flags.counts()?,
+                "--rounds" => o.rounds = flags.count()?,
+                "--client-workers" => o.client_workers = flags.count()?,
+                "--server-workers" => o.server_workers = flags.count()?,
+                "--warmup" => o.warmup = flags.seconds()?,
+                "--measure" => o.measure = Some(flags.seconds()?).filter(|d| !d.is_zero()).ok_or(flags.bad("0"))?,
+                "--deadline" => o.deadline = flags.seconds()?,
                 "--rate" => {
-                    let v = value()?;
-                    o.rate = Some(v.parse().ok().filter(|r: &f64| r.is_finite() && *r >= 0.001).ok_or(bad(key, &v))?);
+                    let v = flags.value()?;
+                    o.rate = Some(v.parse().ok().filter(|r: &f64| r.is_finite() && *r >= 0.001).ok_or(flags.bad(v))?);
                 }
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 // `cargo test` may pass libtest's flags and filters to every
@@ -229,22 +227,6 @@ impl Options {
     fn run_budget(&self, conns: usize) -> Duration {
         self.warmup + self.measure + Duration::from_secs(5) + Duration::from_micros(500) * conns as u32
     }
-}
-
-fn list<T>(s: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    s.split(',').map(|i| item(i.trim())).collect()
-}
-
-fn number(s: &str) -> Option<usize> {
-    s.replace('_', "").parse().ok()
-}
-
-fn seconds(s: &str) -> Option<Duration> {
-    s.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok())
-}
-
-fn bad(key: &str, value: &str) -> String {
-    format!("bad value for {key}: {value:?}")
 }
 
 fn sleep_until(t: Instant) {
@@ -307,8 +289,8 @@ fn print_header(o: &Options, fd_limit: Option<libc::rlim_t>) {
         "servers (a fresh child process per run): weft ({w} workers, green thread per connection) | std-thread \
          (thread per connection, {} KiB stacks) | std-pool64 ({} threads, a connection holds its thread until \
          closed) | may ({w} workers, coroutine per connection, may's default stack and worker pinning)",
-        server::STD_THREAD_STACK / 1024,
-        server::POOL_THREADS,
+        std_server::STD_THREAD_STACK / 1024,
+        std_server::POOL_THREADS,
         w = o.server_workers,
     );
     println!(

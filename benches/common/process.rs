@@ -18,8 +18,8 @@
 //! 3. when its stdin closes the child exits at once with
 //!    `std::process::exit`, which closes every connection it holds.
 //!
-//! Shared by `tcp_echo` and `http_hello` (which includes this file by
-//! `#[path]`); nothing here knows what the child serves.
+//! Shared by the load benchmarks (`tcp_echo`, `http_hello`), each of which
+//! includes it by `#[path]`; nothing here knows what the child serves.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
