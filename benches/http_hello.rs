@@ -64,10 +64,17 @@
 //!   slow server shows as lower throughput more than as higher latency.
 //!   Pipelined, latency is one sample per batch of DEPTH.
 //! * `errors` adds wrk's socket errors (connect, read, write, and timeout:
-//!   no response within 2 s) and responses with a status of 400 or more.
-//!   std-pool64 at 256 or 1,000 connections serves 64 of them and leaves
-//!   the rest waiting, which wrk counts as timeouts: its throughput is
-//!   that of 64 connections, to be read with its errors.
+//!   a response that came more than 2 s after its request) and responses
+//!   with a status of 400 or more. A connection that never gets a response
+//!   is no error to wrk: it just adds no requests.
+//! * `waiting` is what wrk cannot see: connections the server had accepted
+//!   but not begun to serve halfway through the run, from the std servers'
+//!   counters (the other kinds serve every connection as they accept it
+//!   and show `-`). std-pool64 at 256 or 1,000 connections serves 64 and
+//!   leaves the rest waiting for as long as those 64 stay open, which with
+//!   keep-alive is the whole run: its req/s is that of 64 connections (as
+//!   high as that of all of them: 64 busy connections fill 2 cores), to be
+//!   read with its `waiting`.
 //! * All kinds put the same number of bytes on the wire per response
 //!   (`http_hello/response.rs`: the headers and their order differ only
 //!   in case and in a one-letter server name).
@@ -117,6 +124,9 @@ use report::{Measured, Run};
 
 /// How long after `--deadline` the watchdog ends the process.
 const WATCHDOG_GRACE: Duration = Duration::from_secs(60);
+
+/// How long the server child may take to report its counters.
+const STATS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Idle connections per kind in the smoke test.
 const SMOKE_IDLE_CONNS: usize = 32;
@@ -276,7 +286,8 @@ impl Options {
         }
         match conns {
             Some(items) => {
-                o.scenarios = items.into_iter().map(|(conns, p)| Scenario { conns, pipeline: p.unwrap_or(depth) }).collect();
+                o.scenarios =
+                    items.into_iter().map(|(conns, p)| Scenario { conns, pipeline: p.unwrap_or(depth) }).collect();
                 if !idle_given {
                     o.idle = 0;
                 }
@@ -329,13 +340,24 @@ fn measure(kind: Kind, scenario: Scenario, o: &Options, script: &wrk::Script) ->
     }
     let start = Instant::now();
     let before = CpuSample::take(&server);
-    let report = wrk_for(o, scenario, o.duration).run(&url, script);
+    let (report, waiting) = std::thread::scope(|s| {
+        let run = s.spawn(|| wrk_for(o, scenario, o.duration).run(&url, script));
+        // Connections waiting for a thread, halfway through: wrk cannot
+        // tell them (it counts a timeout only when a late response comes).
+        sleep_until(start + Duration::from_secs(o.duration) / 2);
+        let waiting = server.query_stats(STATS_TIMEOUT).as_deref().and_then(server::Waiting::from_line);
+        (run.join().unwrap_or_else(|_| Err("the wrk thread panicked".into())), waiting.and_then(|w| w.0))
+    });
     let cpu = before.until(&CpuSample::take(&server));
     let window = start.elapsed();
     match report {
-        Ok(wrk) => Ok(Measured { wrk, cpu, window, server_stderr: server.stop().stderr }),
+        Ok(wrk) => Ok(Measured { wrk, cpu, window, waiting, server_stderr: server.stop().stderr }),
         Err(e) => Err(with_stderr(e, &mut server)),
     }
+}
+
+fn sleep_until(t: Instant) {
+    std::thread::sleep(t.saturating_duration_since(Instant::now()));
 }
 
 /// The idle mode for one kind, on a fresh server.
@@ -388,21 +410,13 @@ fn print_header(o: &Options, fd_limit: Option<libc::rlim_t>, script: &wrk::Scrip
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("server") {
-        return server::main(&args[1..]);
-    }
-    let o = match Options::parse(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
     let begin = Instant::now();
+    let (o, fd_limit) =
+        match process::begin_main("http_hello", server::main, Options::parse, |o| o.deadline + WATCHDOG_GRACE) {
+            Ok(started) => started,
+            Err(status) => return status,
+        };
     let deadline = begin + o.deadline;
-    process::start_watchdog("http_hello", deadline + WATCHDOG_GRACE);
-    let fd_limit = process::raise_fd_limit();
     if !o.bench {
         println!("http_hello smoke test (run with --bench for the benchmark; it needs wrk)");
         let failures = smoke::run(&o.kinds, o.workers, o.idle);
@@ -475,7 +489,9 @@ fn main() -> ExitCode {
         .filter(|r| weft(r.kind))
         .filter_map(|r| match &r.outcome {
             Err(e) => Some(format!("{} {}: {e}", r.kind.name(), r.scenario.label())),
-            Ok(m) if m.wrk.errors() > 0 => Some(format!("{} {}: {}", r.kind.name(), r.scenario.label(), m.wrk.error_detail())),
+            Ok(m) if m.wrk.errors() > 0 => {
+                Some(format!("{} {}: {}", r.kind.name(), r.scenario.label(), m.wrk.error_detail()))
+            }
             Ok(_) => None,
         })
         .chain(idle.iter().filter(|(k, _)| weft(*k)).filter_map(|(k, r)| match r {

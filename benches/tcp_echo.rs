@@ -320,21 +320,13 @@ fn smoke_failure(run: &Run) -> Option<String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("server") {
-        return server::main(&args[1..]);
-    }
-    let o = match Options::parse(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
     let begin = Instant::now();
+    let (o, fd_limit) =
+        match process::begin_main("tcp_echo", server::main, Options::parse, |o| o.deadline + WATCHDOG_GRACE) {
+            Ok(started) => started,
+            Err(status) => return status,
+        };
     let deadline = begin + o.deadline;
-    process::start_watchdog("tcp_echo", deadline + WATCHDOG_GRACE);
-    let fd_limit = process::raise_fd_limit();
     print_header(&o, fd_limit);
     report::print_row_header();
 

@@ -23,7 +23,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -146,6 +146,20 @@ impl ServerProcess {
     pub fn snapshot(&mut self) {
         if let Some(stdin) = &mut self.stdin {
             let _ = stdin.write_all(b"s").and_then(|()| stdin.flush());
+        }
+    }
+
+    /// Asks the child for its counters and waits up to `timeout` for its
+    /// `stats ...` line (for a reading in the middle of a run; lines other
+    /// than stats lines are skipped).
+    pub fn query_stats(&mut self, timeout: Duration) -> Option<String> {
+        self.snapshot();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok()?;
+            if line.starts_with("stats ") {
+                return Some(line);
+            }
         }
     }
 
@@ -285,7 +299,7 @@ fn machine_cpu() -> Option<(Duration, Duration)> {
 
 /// Raises this process's soft open-file limit to the hard limit (children
 /// inherit it) and returns the soft limit now in force.
-pub fn raise_fd_limit() -> Option<libc::rlim_t> {
+fn raise_fd_limit() -> Option<libc::rlim_t> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `limit` is a valid rlimit for getrlimit to fill.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
@@ -302,9 +316,34 @@ pub fn raise_fd_limit() -> Option<libc::rlim_t> {
     Some(limit.rlim_cur)
 }
 
+/// The opening of a load benchmark's `main`. Re-executed as a server
+/// child (`BIN server ...`), this process runs `server_main`. As the
+/// parent, it parses its options with `parse` (whose error, the usage
+/// message among them, is printed with exit status 2), starts the
+/// watchdog to end the run `watchdog(&options)` from now, and raises the
+/// open-file limit (children inherit it). Returns the options and that
+/// limit, or the exit status `main` is to return.
+pub fn begin_main<O>(
+    bench: &'static str,
+    server_main: fn(&[String]) -> ExitCode,
+    parse: fn(&[String]) -> Result<O, String>,
+    watchdog: fn(&O) -> Duration,
+) -> Result<(O, Option<libc::rlim_t>), ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("server") {
+        return Err(server_main(&args[1..]));
+    }
+    let options = parse(&args).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    start_watchdog(bench, Instant::now() + watchdog(&options));
+    Ok((options, raise_fd_limit()))
+}
+
 /// Ends the process with status 3 if it is still running at `end`.
 /// Children exit when their stdin closes, which this exit causes.
-pub fn start_watchdog(bench: &'static str, end: Instant) {
+fn start_watchdog(bench: &'static str, end: Instant) {
     std::thread::spawn(move || {
         while Instant::now() < end {
             std::thread::sleep(end.saturating_duration_since(Instant::now()));

@@ -28,6 +28,9 @@ pub struct Measured {
     pub cpu: CpuSample,
     /// That span of wall-clock time.
     pub window: Duration,
+    /// Connections the server had accepted but not begun to serve halfway
+    /// through the run (std kinds only).
+    pub waiting: Option<u64>,
     /// The first line of the server's stderr, if any.
     pub server_stderr: Option<String>,
 }
@@ -45,8 +48,13 @@ impl Measured {
         (!cpu.is_zero()).then(|| self.wrk.requests as f64 / cpu.as_secs_f64())
     }
 
-    fn notes(&self) -> String {
+    fn notes(&self, scenario: Scenario) -> String {
         let mut notes = Vec::new();
+        if scenario.pipeline > 1 {
+            if let Some(rtt) = self.wrk.mean_round_trip_us(scenario.conns, scenario.pipeline) {
+                notes.push(format!("mean batch round trip {}", us(rtt)));
+            }
+        }
         if self.wrk.errors() > 0 {
             notes.push(self.wrk.error_detail());
         }
@@ -69,18 +77,36 @@ fn us(v: f64) -> String {
     latency(v.round() as u64)
 }
 
+/// A latency, `-` when wrk gave none.
+fn opt_us(v: Option<f64>) -> String {
+    v.map_or("-".into(), us)
+}
+
 fn opt(v: Option<f64>, format: impl Fn(f64) -> String) -> String {
     v.map_or("?".into(), format)
 }
 
 pub fn print_row_header() {
     println!(
-        "{:<19} {:>8} {:>3} {:>9} {:>8} {:>8} {:>7} {:>6} {:>9} {:>5} {:>5} {:>5} {:>5}  notes",
-        "kind", "scenario", "rnd", "req/s", "p50", "p99", "errors", "srv", "req/srv", "srv", "wrk", "sirq", "other"
+        "{:<19} {:>8} {:>3} {:>9} {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>5} {:>5} {:>5} {:>5}  notes",
+        "kind",
+        "scenario",
+        "rnd",
+        "req/s",
+        "p50",
+        "p99",
+        "errors",
+        "waiting",
+        "srv",
+        "req/srv",
+        "srv",
+        "wrk",
+        "sirq",
+        "other"
     );
     println!(
-        "{:<19} {:>8} {:>3} {:>9} {:>8} {:>8} {:>7} {:>6} {:>9} {:>5} {:>5} {:>5} {:>5}",
-        "", "", "", "", "", "", "", "us/req", "cpu-s", "cores", "cores", "cores", "cores"
+        "{:<19} {:>8} {:>3} {:>9} {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>5} {:>5} {:>5} {:>5}",
+        "", "", "", "", "", "", "", "", "us/req", "cpu-s", "cores", "cores", "cores", "cores"
     );
 }
 
@@ -88,18 +114,19 @@ pub fn print_row(run: &Run) {
     let head = format!("{:<19} {:>8} {:>3}", run.kind.name(), run.scenario.label(), run.round);
     match &run.outcome {
         Ok(m) => println!(
-            "{head} {:>9} {:>8} {:>8} {:>7} {:>6} {:>9} {:>5} {:>5} {:>5} {:>5}  {}",
+            "{head} {:>9} {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>5} {:>5} {:>5} {:>5}  {}",
             grouped(m.wrk.rate as u64),
-            us(m.wrk.p50_us),
-            us(m.wrk.p99_us),
+            opt_us(m.wrk.p50_us),
+            opt_us(m.wrk.p99_us),
             m.wrk.errors(),
+            m.waiting.map_or("-".into(), |n| n.to_string()),
             opt(m.server_us(), |v| format!("{v:.2}")),
             opt(m.per_server_cpu(), |v| grouped(v as u64)),
             cores(m.cpu.server, m.window),
             cores(m.cpu.children, m.window),
             cores(m.cpu.softirq, m.window),
             cores(m.cpu.other(), m.window),
-            m.notes(),
+            m.notes(run.scenario),
         ),
         Err(e) => println!("{head} DID NOT RUN: {e}"),
     }
@@ -116,10 +143,12 @@ struct Summary {
     rate: f64,
     min: f64,
     max: f64,
-    p50: f64,
-    p99: f64,
+    p50: Option<f64>,
+    p99: Option<f64>,
     /// All rounds.
     errors: u64,
+    /// The most of any round; `None` for kinds that do not count.
+    waiting: Option<u64>,
     server_us: f64,
     per_cpu: f64,
 }
@@ -141,29 +170,25 @@ impl Summary {
             rate: median(rates.clone()),
             min: rates.iter().copied().fold(f64::INFINITY, f64::min),
             max: rates.iter().copied().fold(0.0, f64::max),
-            p50: of(|m| Some(m.wrk.p50_us)),
-            p99: of(|m| Some(m.wrk.p99_us)),
+            p50: some(of(|m| m.wrk.p50_us)),
+            p99: some(of(|m| m.wrk.p99_us)),
             errors: ok.iter().map(|m| m.wrk.errors()).sum(),
+            waiting: ok.iter().filter_map(|m| m.waiting).max(),
             server_us: of(Measured::server_us),
             per_cpu: of(Measured::per_server_cpu),
         })
     }
-}
 
-/// `num`'s `field` over `den`'s, when both ran.
-fn ratio(num: Option<&Summary>, den: Option<&Summary>, field: fn(&Summary) -> f64) -> Option<f64> {
-    match (num, den) {
-        (Some(n), Some(d)) if n.ran > 0 && d.ran > 0 && field(d) > 0.0 => Some(field(n) / field(d)),
-        _ => None,
+    /// `field` of `self` over that of `den`, when both ran.
+    fn over(&self, den: Option<&Summary>, field: fn(&Summary) -> f64) -> Option<f64> {
+        let den = den.filter(|d| d.ran > 0 && field(d) > 0.0)?;
+        (self.ran > 0).then(|| field(self) / field(den))
     }
 }
 
-fn rate(s: &Summary) -> f64 {
-    s.rate
-}
-
-fn per_cpu(s: &Summary) -> f64 {
-    s.per_cpu
+/// A median, `None` when it is of nothing (0).
+fn some(median: f64) -> Option<f64> {
+    Some(median).filter(|&m| m > 0.0)
 }
 
 /// Prints the summary of every scenario and the verdict on the targets.
@@ -174,8 +199,19 @@ pub fn print_summary(kinds: &[Kind], scenarios: &[Scenario], runs: &[Run]) {
         println!();
         println!("== {} ==", scenario.describe());
         println!(
-            "{:<19} {:>4} {:>9} {:>19} {:>8} {:>8} {:>7} {:>6} {:>9} {:>7} {:>7}",
-            "kind", "runs", "req/s", "min..max", "p50", "p99", "errors", "us/req", "req/cpu-s", "vs may", "may/cpu"
+            "{:<19} {:>4} {:>9} {:>19} {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>7}",
+            "kind",
+            "runs",
+            "req/s",
+            "min..max",
+            "p50",
+            "p99",
+            "errors",
+            "waiting",
+            "us/req",
+            "req/cpu-s",
+            "vs may",
+            "may/cpu"
         );
         for s in &summaries {
             let runs = if s.failed > 0 { format!("{}+{}F", s.ran, s.failed) } else { s.ran.to_string() };
@@ -184,24 +220,30 @@ pub fn print_summary(kinds: &[Kind], scenarios: &[Scenario], runs: &[Run]) {
                 continue;
             }
             println!(
-                "{:<19} {runs:>4} {:>9} {:>19} {:>8} {:>8} {:>7} {:>6.2} {:>9} {:>7} {:>7}",
+                "{:<19} {runs:>4} {:>9} {:>19} {:>8} {:>8} {:>7} {:>7} {:>6.2} {:>9} {:>7} {:>7}",
                 s.kind.name(),
                 grouped(s.rate as u64),
                 format!("{}..{}", grouped(s.min as u64), grouped(s.max as u64)),
-                us(s.p50),
-                us(s.p99),
+                opt_us(s.p50),
+                opt_us(s.p99),
                 s.errors,
+                s.waiting.map_or("-".into(), |n| n.to_string()),
                 s.server_us,
                 grouped(s.per_cpu as u64),
-                times(ratio(Some(s), may, rate)),
-                times(ratio(Some(s), may, per_cpu)),
+                times(s.over(may, |s| s.rate)),
+                times(s.over(may, |s| s.per_cpu)),
             );
         }
     }
     println!();
     println!("req/s, latency, us/req, req/cpu-s: the median of the rounds; min..max: all rounds; errors: all rounds;");
+    println!("waiting: connections accepted but not yet served halfway through a run (std kinds; most of any round),");
+    println!("  invisible to wrk: its req/s is that of the connections served;");
     println!("us/req: server CPU (user + system) per request; req/cpu-s: requests per server CPU-second;");
     println!("vs may: req/s over may-minihttp's; may/cpu: req/cpu-s over may-minihttp's.");
+    println!(
+        "Pipelined: no percentiles, wrk's are wrong there (http_hello/wrk.rs); rows give the mean batch round trip."
+    );
     println!();
     for &scenario in scenarios {
         let target = if scenario.pipeline > 1 { TARGET_PIPELINED } else { TARGET_NOT_PIPELINED };
@@ -210,12 +252,12 @@ pub fn print_summary(kinds: &[Kind], scenarios: &[Scenario], runs: &[Run]) {
             .iter()
             .filter_map(|&kind| {
                 let s = Summary::of(kind, scenario, runs)?;
-                Some(match ratio(Some(&s), may.as_ref(), rate) {
+                Some(match s.over(may.as_ref(), |s| s.rate) {
                     Some(r) => format!(
                         "{} {r:.2}x ({} per server CPU) -> {}",
                         kind.name(),
-                        times(ratio(Some(&s), may.as_ref(), per_cpu)),
-                        verdict(r >= target && s.errors == 0)
+                        times(s.over(may.as_ref(), |s| s.per_cpu)),
+                        verdict(r >= target && s.errors == 0 && s.waiting.unwrap_or(0) == 0)
                     ),
                     None => format!("{} not measured", kind.name()),
                 })

@@ -37,7 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use may_minihttp::{HttpService, HttpServiceFactory, Request, Response};
 
 use crate::response::{BODY, DATE_LEN, RESPONSE_LEN, STD_AFTER_DATE, STD_BEFORE_DATE};
-use crate::std_server::{self, SERVED};
+use crate::std_server::{self, ACCEPTED, SERVED};
 use crate::{process, weft_server, Kind};
 
 /// Read buffer of a std connection: the largest request head it takes.
@@ -66,11 +66,33 @@ pub fn main(args: &[String]) -> ExitCode {
         Kind::StdPool => std_server::start_pool(serve),
     };
     match started {
-        Ok(port) => process::serve_until_stdin_closes(port, || "stats".to_owned()),
+        Ok(port) => process::serve_until_stdin_closes(port, || Waiting::now().to_line()),
         Err(e) => {
             eprintln!("{} server: {e}", kind.name());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the std kinds' counters say: connections accepted and not yet
+/// being served, waiting for a thread. The other kinds do not count (they
+/// start serving every connection as they accept it) and report `None`.
+pub struct Waiting(pub Option<u64>);
+
+impl Waiting {
+    fn now() -> Waiting {
+        let accepted = ACCEPTED.load(Relaxed);
+        Waiting((accepted > 0).then(|| accepted.saturating_sub(SERVED.load(Relaxed))))
+    }
+
+    fn to_line(&self) -> String {
+        format!("stats waiting={}", self.0.map_or("-".to_owned(), |n| n.to_string()))
+    }
+
+    /// Parses a line printed by [`Waiting::to_line`].
+    pub fn from_line(line: &str) -> Option<Waiting> {
+        let n = line.strip_prefix("stats waiting=")?.trim();
+        Some(Waiting(if n == "-" { None } else { Some(n.parse().ok()?) }))
     }
 }
 

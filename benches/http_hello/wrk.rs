@@ -11,6 +11,20 @@
 //! last response. A Lua `request` function costs wrk a call into LuaJIT
 //! per batch, which is why the unpipelined runs use no script.
 //!
+//! # wrk's latency percentiles
+//!
+//! Before printing, wrk 4 "corrects" its latency samples for coordinated
+//! omission: it takes `runtime / (requests / connections)` as the interval
+//! at which each connection should have sent, and for every sample longer
+//! than that adds the samples the missing sends would have had. Unpipelined
+//! that is its documented behaviour, and the percentiles include it.
+//! Pipelined it is wrong: requests are counted per response but sent per
+//! batch, so the interval comes out `depth` times too short; the added
+//! samples swamp the real ones and fall outside the range wrk sums when it
+//! looks up a percentile, which then prints as `0.00us` (wrk issue #236).
+//! So pipelined runs report no percentiles ([`Report::p50_us`] is `None`);
+//! [`Report::mean_round_trip_us`] gives the mean batch round trip instead,
+//! by Little's law (every connection always has one batch in flight).
 //! The report is wrk's text (`--latency` adds the percentiles): the lines
 //! read are
 //!
@@ -92,9 +106,10 @@ pub struct Report {
     pub requests: u64,
     /// `Requests/sec`: responses over wrk's own run time.
     pub rate: f64,
-    /// Latency percentiles, in microseconds (per batch when pipelined).
-    pub p50_us: f64,
-    pub p99_us: f64,
+    /// Latency percentiles, in microseconds; `None` pipelined, or when wrk
+    /// printed `0.00us` (see the module docs).
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
     /// Socket errors: connect, read, write, timeout.
     pub socket_errors: [u64; 4],
     /// Responses with a status of 400 or more (wrk calls them "Non-2xx or 3xx").
@@ -102,6 +117,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// The mean round trip of a write (one request, or one pipelined
+    /// batch) in us, by Little's law: `conns` connections each with one
+    /// write in flight complete `rate / pipeline` writes per second. Holds
+    /// while every connection is served; not for std-pool64 beyond 64.
+    pub fn mean_round_trip_us(&self, conns: usize, pipeline: usize) -> Option<f64> {
+        (self.rate > 0.0).then(|| conns as f64 * pipeline as f64 / self.rate * 1e6)
+    }
+
     pub fn errors(&self) -> u64 {
         self.socket_errors.iter().sum::<u64>() + self.bad_status
     }
@@ -109,8 +132,12 @@ impl Report {
     /// The non-zero error counts, for humans.
     pub fn error_detail(&self) -> String {
         let names = ["connect", "read", "write", "timeout"];
-        let mut parts: Vec<String> =
-            names.iter().zip(self.socket_errors).filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect();
+        let mut parts: Vec<String> = names
+            .iter()
+            .zip(self.socket_errors)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
         if self.bad_status > 0 {
             parts.push(format!("status>=400 {}", self.bad_status));
         }
@@ -177,7 +204,11 @@ impl Wrk {
         if !status.success() {
             return Err(format!("wrk failed ({status}): {}", err.trim()));
         }
-        parse(&out).map_err(|e| format!("{e} in wrk's report:\n{out}{err}"))
+        let mut report = parse(&out).map_err(|e| format!("{e} in wrk's report:\n{out}{err}"))?;
+        if self.pipeline > 1 {
+            (report.p50_us, report.p99_us) = (None, None);
+        }
+        Ok(report)
     }
 }
 
@@ -207,8 +238,9 @@ fn parse(out: &str) -> Result<Report, String> {
     }
     report.requests = requests.ok_or("no request count")?;
     report.rate = rate.ok_or("no Requests/sec")?;
-    report.p50_us = p50.ok_or("no 50% latency")?;
-    report.p99_us = p99.ok_or("no 99% latency")?;
+    // wrk prints `0.00us` for a percentile its corrected samples do not reach.
+    report.p50_us = Some(p50.ok_or("no 50% latency")?).filter(|&us| us > 0.0);
+    report.p99_us = Some(p99.ok_or("no 99% latency")?).filter(|&us| us > 0.0);
     Ok(report)
 }
 
@@ -251,8 +283,8 @@ Transfer/sec:     36.00MB
     let r = parse(sample)?;
     let ok = r.requests == 1_500_000
         && r.rate == 300_000.5
-        && r.p50_us == 812.0
-        && r.p99_us == 2e6
+        && r.p50_us == Some(812.0)
+        && r.p99_us == Some(2e6)
         && r.socket_errors == [0, 3, 0, 7]
         && r.bad_status == 5
         && r.errors() == 15;
