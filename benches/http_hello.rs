@@ -258,10 +258,7 @@ impl Options {
             match key {
                 "--bench" | "--quick" => {}
                 "--kinds" => o.kinds = flags.list(|k| Kind::parse(k).ok_or(format!("unknown kind {k:?}")))?,
-                "--conns" => {
-                    let bad = flags.bad("");
-                    conns = Some(flags.list(|item| scenario(item).ok_or(format!("{bad} (item {item:?})")))?);
-                }
+                "--conns" => conns = Some(flags.list(|item| scenario(item).ok_or(args::bad(key, item)))?),
                 "--pipeline" => depth = flags.count()?,
                 "--rounds" => o.rounds = flags.count()?,
                 "--duration" => o.duration = flags.count()? as u64,
@@ -329,13 +326,9 @@ fn wrk_for(o: &Options, scenario: Scenario, seconds: u64) -> wrk::Wrk {
 fn measure(kind: Kind, scenario: Scenario, o: &Options, script: &wrk::Script) -> Result<Measured, String> {
     let mut server = start_server(kind, o.workers)?;
     let url = format!("http://{}/", server.addr);
-    let with_stderr = |e: String, server: &mut ServerProcess| match server.stop().stderr {
-        Some(stderr) => format!("{e} (server stderr: {stderr})"),
-        None => e,
-    };
     if o.warmup > 0 {
         if let Err(e) = wrk_for(o, scenario, o.warmup).run(&url, script) {
-            return Err(with_stderr(format!("warm-up: {e}"), &mut server));
+            return Err(stop_failed(&mut server, format!("warm-up: {e}")));
         }
     }
     let start = Instant::now();
@@ -352,7 +345,16 @@ fn measure(kind: Kind, scenario: Scenario, o: &Options, script: &wrk::Script) ->
     let window = start.elapsed();
     match report {
         Ok(wrk) => Ok(Measured { wrk, cpu, window, waiting, server_stderr: server.stop().stderr }),
-        Err(e) => Err(with_stderr(e, &mut server)),
+        Err(e) => Err(stop_failed(&mut server, e)),
+    }
+}
+
+/// Stops a server whose run failed with `e`; returns `e` with the
+/// server's stderr, which often says why.
+pub fn stop_failed(server: &mut ServerProcess, e: String) -> String {
+    match server.stop().stderr {
+        Some(stderr) => format!("{e} (server stderr: {stderr})"),
+        None => e,
     }
 }
 
@@ -363,9 +365,13 @@ fn sleep_until(t: Instant) {
 /// The idle mode for one kind, on a fresh server.
 fn measure_idle(kind: Kind, o: &Options) -> Result<idle::Idle, String> {
     let mut server = start_server(kind, o.workers)?;
-    let result = idle::measure(&server, o.idle);
-    let stopped = server.stop();
-    result.map_err(|e| stopped.stderr.map_or(e.clone(), |s| format!("{e} (server stderr: {s})")))
+    match idle::measure(&server, o.idle) {
+        Ok(idle) => {
+            server.stop();
+            Ok(idle)
+        }
+        Err(e) => Err(stop_failed(&mut server, e)),
+    }
 }
 
 fn print_header(o: &Options, fd_limit: Option<libc::rlim_t>, script: &wrk::Script) {
@@ -403,8 +409,10 @@ fn print_header(o: &Options, fd_limit: Option<libc::rlim_t>, script: &wrk::Scrip
     if o.idle > 0 {
         println!("idle mode: {} connections per kind (not std-pool64)", o.idle);
     }
-    for kind in o.kinds.iter().filter_map(|k| k.unavailable().map(|why| (k, why))) {
-        println!("{}: {}", kind.0.name(), kind.1);
+    for kind in &o.kinds {
+        if let Some(why) = kind.unavailable() {
+            println!("{}: {why}", kind.name());
+        }
     }
     println!();
 }

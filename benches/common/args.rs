@@ -75,6 +75,7 @@ pub fn number(s: &str) -> Option<usize> {
     s.replace('_', "").parse().ok()
 }
 
-fn bad(key: &str, value: &str) -> String {
+/// The error for a bad `value` of option `key`.
+pub fn bad(key: &str, value: &str) -> String {
     format!("bad value for {key}: {value:?}")
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::process::ServerProcess;
 use crate::response::{self, REQUEST};
-use crate::{idle, start_server, wrk, Kind};
+use crate::{idle, start_server, stop_failed, wrk, Kind};
 
 /// Requests sent one after the other on one connection.
 const SEQUENTIAL: usize = 3;
@@ -37,13 +37,12 @@ pub fn run(kinds: &[Kind], workers: usize, idle_conns: usize) -> Vec<String> {
             println!("{:<20} skipped: {why}", kind.name());
             continue;
         }
-        let result = start_server(kind, workers).and_then(|mut server| {
-            let checked = check(&server, kind, idle_conns);
-            let stopped = server.stop();
-            checked.map_err(|e| match stopped.stderr {
-                Some(stderr) => format!("{e} (server stderr: {stderr})"),
-                None => e,
-            })
+        let result = start_server(kind, workers).and_then(|mut server| match check(&server, kind, idle_conns) {
+            Ok(note) => {
+                server.stop();
+                Ok(note)
+            }
+            Err(e) => Err(stop_failed(&mut server, e)),
         });
         match result {
             Ok(idle) => println!("{:<20} ok in {:.2} s{idle}", kind.name(), begin.elapsed().as_secs_f64()),
