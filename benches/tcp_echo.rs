@@ -78,18 +78,28 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "tcp_echo/client.rs"]
 mod client;
-#[path = "tcp_echo/process.rs"]
+#[path = "common/numbers.rs"]
+mod numbers;
+// Shared with http_hello, which uses parts of it that this benchmark does not.
+#[allow(dead_code)]
+#[path = "common/process.rs"]
 mod process;
 #[path = "tcp_echo/report.rs"]
 mod report;
 #[path = "tcp_echo/server.rs"]
 mod server;
+#[path = "common/std_server.rs"]
+mod std_server;
 
+use args::Flags;
 use client::{Load, Window};
 use process::{CpuSample, ServerProcess};
 use report::{Measured, Run};
+use server::Stats;
 
 /// Bytes per message.
 pub const MSG_SIZE: usize = 1024;
@@ -187,30 +197,21 @@ impl Options {
             o.warmup = Duration::from_millis(500);
             o.measure = Duration::from_secs(2);
         }
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let (key, inline) = match arg.split_once('=') {
-                Some((k, v)) => (k, Some(v.to_owned())),
-                None => (arg.as_str(), None),
-            };
-            let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{key} needs a value"));
-            let count = |v: &str| number(v).filter(|&n| n > 0).ok_or(bad(key, v));
-            let secs = |v: &str| seconds(v).ok_or(bad(key, v));
+        let mut flags = Flags::new(args);
+        while let Some((key, arg)) = flags.next_option() {
             match key {
                 "--bench" | "--quick" => {}
-                "--kinds" => o.kinds = list(&value()?, |k| Kind::parse(k).ok_or(format!("unknown kind {k:?}")))?,
-                "--conns" => o.conns = list(&value()?, count)?,
-                "--rounds" => o.rounds = count(&value()?)?,
-                "--client-workers" => o.client_workers = count(&value()?)?,
-                "--server-workers" => o.server_workers = count(&value()?)?,
-                "--warmup" => o.warmup = secs(&value()?)?,
-                "--measure" => {
-                    o.measure = secs(&value()?).and_then(|d| Some(d).filter(|d| !d.is_zero()).ok_or(bad(key, "0")))?
-                }
-                "--deadline" => o.deadline = secs(&value()?)?,
+                "--kinds" => o.kinds = flags.list(|k| Kind::parse(k).ok_or(format!("unknown kind {k:?}")))?,
+                "--conns" => o.conns = flags.counts()?,
+                "--rounds" => o.rounds = flags.count()?,
+                "--client-workers" => o.client_workers = flags.count()?,
+                "--server-workers" => o.server_workers = flags.count()?,
+                "--warmup" => o.warmup = flags.seconds()?,
+                "--measure" => o.measure = Some(flags.seconds()?).filter(|d| !d.is_zero()).ok_or(flags.bad("0"))?,
+                "--deadline" => o.deadline = flags.seconds()?,
                 "--rate" => {
-                    let v = value()?;
-                    o.rate = Some(v.parse().ok().filter(|r: &f64| r.is_finite() && *r >= 0.001).ok_or(bad(key, &v))?);
+                    let v = flags.value()?;
+                    o.rate = Some(v.parse().ok().filter(|r: &f64| r.is_finite() && *r >= 0.001).ok_or(flags.bad(v))?);
                 }
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 // `cargo test` may pass libtest's flags and filters to every
@@ -228,61 +229,13 @@ impl Options {
     }
 }
 
-fn list<T>(s: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    s.split(',').map(|i| item(i.trim())).collect()
-}
-
-fn number(s: &str) -> Option<usize> {
-    s.replace('_', "").parse().ok()
-}
-
-fn seconds(s: &str) -> Option<Duration> {
-    s.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok())
-}
-
-fn bad(key: &str, value: &str) -> String {
-    format!("bad value for {key}: {value:?}")
-}
-
-/// Raises this process's soft open-file limit to the hard limit (children
-/// inherit it) and returns the soft limit now in force.
-fn raise_fd_limit() -> Option<libc::rlim_t> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `limit` is a valid rlimit for getrlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-        // SAFETY: `raised` is a valid rlimit; raising the soft limit up to
-        // the hard one needs no privilege.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        }
-    }
-    Some(limit.rlim_cur)
-}
-
-/// Ends the process if the run outlives `deadline` by [`WATCHDOG_GRACE`].
-/// Children exit when their stdin closes, which this exit causes.
-fn start_watchdog(deadline: Instant) {
-    std::thread::spawn(move || {
-        let end = deadline + WATCHDOG_GRACE;
-        while Instant::now() < end {
-            std::thread::sleep(end.saturating_duration_since(Instant::now()));
-        }
-        eprintln!("tcp_echo: still running {WATCHDOG_GRACE:?} after the deadline; giving up");
-        std::process::exit(3);
-    });
-}
-
 fn sleep_until(t: Instant) {
     std::thread::sleep(t.saturating_duration_since(Instant::now()));
 }
 
 /// One run: a fresh server child and a fresh client runtime.
 fn measure(kind: Kind, conns: usize, o: &Options) -> Result<Measured, String> {
-    let mut server = ServerProcess::start(kind, o.server_workers)?;
+    let mut server = ServerProcess::start(&["server", kind.name(), &o.server_workers.to_string()])?;
     let setup_deadline = Instant::now() + client::CONNECT_TIMEOUT + SETUP_SLACK;
     let load = Load::start(server.addr, conns, o.client_workers, setup_deadline)
         .map_err(|e| format!("client runtime: {e}"))?;
@@ -307,7 +260,7 @@ fn measure(kind: Kind, conns: usize, o: &Options) -> Result<Measured, String> {
     let mut m = Measured::new(conns, o.measure, &results);
     m.abandoned = abandoned;
     m.cpu = cpu;
-    m.server = stopped.stats;
+    m.server = stopped.stats.as_deref().and_then(Stats::from_line);
     m.server_stderr = stopped.stderr;
     Ok(m)
 }
@@ -336,8 +289,8 @@ fn print_header(o: &Options, fd_limit: Option<libc::rlim_t>) {
         "servers (a fresh child process per run): weft ({w} workers, green thread per connection) | std-thread \
          (thread per connection, {} KiB stacks) | std-pool64 ({} threads, a connection holds its thread until \
          closed) | may ({w} workers, coroutine per connection, may's default stack and worker pinning)",
-        server::STD_THREAD_STACK / 1024,
-        server::POOL_THREADS,
+        std_server::STD_THREAD_STACK / 1024,
+        std_server::POOL_THREADS,
         w = o.server_workers,
     );
     println!(
@@ -367,21 +320,13 @@ fn smoke_failure(run: &Run) -> Option<String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("server") {
-        return server::main(&args[1..]);
-    }
-    let o = match Options::parse(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
     let begin = Instant::now();
+    let (o, fd_limit) =
+        match process::begin_main("tcp_echo", server::main, Options::parse, |o| o.deadline + WATCHDOG_GRACE) {
+            Ok(started) => started,
+            Err(status) => return status,
+        };
     let deadline = begin + o.deadline;
-    start_watchdog(deadline);
-    let fd_limit = raise_fd_limit();
     print_header(&o, fd_limit);
     report::print_row_header();
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::client::{self, ConnStats};
+use crate::numbers::{cores, grouped, latency, median, times};
 use crate::process::CpuSample;
 use crate::server::Stats;
 use crate::Kind;
@@ -158,31 +159,6 @@ pub struct Run {
     pub outcome: Result<Measured, String>,
 }
 
-/// Latency for humans: us below a millisecond, then ms, then s.
-fn latency(us: u64) -> String {
-    match us {
-        0..=999 => format!("{us}us"),
-        1_000..=999_999 => format!("{:.1}ms", us as f64 / 1e3),
-        _ => format!("{:.2}s", us as f64 / 1e6),
-    }
-}
-
-/// An integer with thousands separators.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let head = digits.len() % 3;
-    let mut groups: Vec<&str> = Vec::new();
-    if head > 0 {
-        groups.push(&digits[..head]);
-    }
-    groups.extend(digits.as_bytes()[head..].chunks(3).map(|g| std::str::from_utf8(g).expect("ASCII digits")));
-    groups.join(",")
-}
-
-fn cores(cpu: Option<Duration>, window: Duration) -> String {
-    cpu.map_or("?".into(), |c| format!("{:.2}", c.as_secs_f64() / window.as_secs_f64()))
-}
-
 fn percentiles(hist: &Histogram<u64>) -> [String; 3] {
     if hist.is_empty() {
         return ["-".into(), "-".into(), "-".into()];
@@ -246,16 +222,6 @@ pub fn print_row(run: &Run) {
         Err(e) => println!("{head} DID NOT RUN: {e}"),
     }
     let _ = std::io::stdout().flush();
-}
-
-/// The median of `values` (the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }
 
 /// The runs of one kind at one connection count, folded.
@@ -324,10 +290,6 @@ fn rate(s: &Summary) -> f64 {
 
 fn per_cpu(s: &Summary) -> f64 {
     s.per_cpu
-}
-
-fn times(r: Option<f64>) -> String {
-    r.map_or("-".into(), |r| format!("{r:.2}x"))
 }
 
 /// Prints the summary tables and the verdict on the targets.

@@ -16,45 +16,21 @@
 //! | kind         | one connection is served by                                   |
 //! |--------------|---------------------------------------------------------------|
 //! | `weft`       | a green thread (`weft::Builder::spawn`, default 64 KiB stack); workers pinned to CPUs, as may's are by default |
-//! | `std-thread` | an OS thread with a [`STD_THREAD_STACK`] stack                |
-//! | `std-pool64` | one of [`POOL_THREADS`] OS threads, until the client closes   |
+//! | `std-thread` | an OS thread with a [`std_server::STD_THREAD_STACK`] stack    |
+//! | `std-pool64` | one of [`std_server::POOL_THREADS`] OS threads, until the client closes |
 //! | `may`        | a may coroutine (may's default stack, its `go!` spelled out)  |
 //!
-//! The pool is the classic fixed pool (the Rust book's): an accept thread
-//! sends connections down a channel, each worker takes one and serves it
-//! until it closes. With long-lived connections, connection 65 waits until
-//! one of the first 64 closes: that is the pool's starvation, which the
-//! report counts rather than hides.
+//! The std kinds and the accept counters are `common/std_server.rs`,
+//! shared with `http_hello`.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::OnceLock;
 
+use crate::std_server::{self, accepted, ACCEPTED, ACCEPT_ERRORS, ACCEPT_ERROR_PAUSE, SERVED, SPAWN_FAILED};
 use crate::{Kind, MSG_SIZE};
 
-/// Stack of a `std-thread` connection thread. Small so that 10,000 threads
-/// fit in memory and under `vm.max_map_count` (two mappings per thread:
-/// the stack and its guard page); the echo loop needs about 2 KiB.
-pub const STD_THREAD_STACK: usize = 64 * 1024;
-
-/// Worker threads of the `std-pool64` server.
-pub const POOL_THREADS: usize = 64;
-
-/// Pause after a failed `accept` (out of descriptors, say) in the std and
-/// may servers, so that the accept loop does not spin (weft's `accept`
-/// backs off by itself).
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(1);
-
-/// Connections accepted.
-static ACCEPTED: AtomicU64 = AtomicU64::new(0);
-/// Connections whose echo loop started (a pool worker took it, a thread ran).
-static SERVED: AtomicU64 = AtomicU64::new(0);
-/// Connections dropped because no thread could be started for them.
-static SPAWN_FAILED: AtomicU64 = AtomicU64::new(0);
-/// Failed `accept` calls.
-static ACCEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
 /// The weft server's runtime, kept for its per-worker counts.
 static WEFT_RUNTIME: OnceLock<weft::Runtime> = OnceLock::new();
 
@@ -131,19 +107,6 @@ fn serve(mut stream: impl Read + Write) {
     }
 }
 
-fn accepted<S>(result: io::Result<S>) -> Option<S> {
-    match result {
-        Ok(stream) => {
-            ACCEPTED.fetch_add(1, Relaxed);
-            Some(stream)
-        }
-        Err(_) => {
-            ACCEPT_ERRORS.fetch_add(1, Relaxed);
-            None
-        }
-    }
-}
-
 /// The child's `main`: `args` are `KIND WORKERS`.
 pub fn main(args: &[String]) -> ExitCode {
     let (Some(kind), Some(workers)) =
@@ -154,8 +117,8 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let started = match kind {
         Kind::Weft => start_weft(workers),
-        Kind::StdThread => start_std_thread(),
-        Kind::StdPool => start_std_pool(),
+        Kind::StdThread => std_server::start_thread_per_connection(serve),
+        Kind::StdPool => std_server::start_pool(serve),
         Kind::May => start_may(workers),
     };
     let port = match started {
@@ -165,20 +128,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("port {port}");
-    let _ = io::stdout().flush();
-
-    // Serve until the parent closes our stdin (or dies, which closes it
-    // too); report the counters whenever it writes.
-    let mut request = [0u8; 64];
-    let mut stdin = io::stdin().lock();
-    while let Ok(1..) = stdin.read(&mut request) {
-        println!("{}", Stats::now().to_line());
-        let _ = io::stdout().flush();
-    }
-    // Not a return from main: the serving threads are still running, and
-    // exiting the process is what closes their connections.
-    std::process::exit(0)
+    crate::process::serve_until_stdin_closes(port, || Stats::now().to_line())
 }
 
 /// Starts the weft server; returns its port. The runtime lives in a static:
@@ -203,52 +153,6 @@ fn start_weft(workers: usize) -> io::Result<u16> {
             SPAWN_FAILED.fetch_add(1, Relaxed);
         }
     }));
-    Ok(port)
-}
-
-fn start_std_thread() -> io::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    std::thread::Builder::new().name("accept".into()).spawn(move || loop {
-        let Some((stream, _)) = accepted(listener.accept()) else {
-            std::thread::sleep(ACCEPT_ERROR_PAUSE);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        // A failed spawn drops the stream: the client reads end of file.
-        if std::thread::Builder::new().stack_size(STD_THREAD_STACK).spawn(move || serve(stream)).is_err() {
-            SPAWN_FAILED.fetch_add(1, Relaxed);
-        }
-    })?;
-    Ok(port)
-}
-
-fn start_std_pool() -> io::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    let (tx, rx) = mpsc::channel::<std::net::TcpStream>();
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..POOL_THREADS {
-        let rx = rx.clone();
-        std::thread::Builder::new().name(format!("pool-{i}")).spawn(move || loop {
-            // The guard is a temporary: released as soon as `recv` returns.
-            let next = rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv();
-            match next {
-                Ok(stream) => serve(stream),
-                Err(_) => return,
-            }
-        })?;
-    }
-    std::thread::Builder::new().name("accept".into()).spawn(move || loop {
-        let Some((stream, _)) = accepted(listener.accept()) else {
-            std::thread::sleep(ACCEPT_ERROR_PAUSE);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        if tx.send(stream).is_err() {
-            return;
-        }
-    })?;
     Ok(port)
 }
 
