@@ -158,14 +158,6 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    /// Why this kind cannot run in this build, if it cannot.
-    pub fn unavailable(self) -> Option<&'static str> {
-        match self {
-            Kind::WeftHttp | Kind::WeftHttpReusePort => weft_server::UNAVAILABLE,
-            _ => None,
-        }
-    }
-
     /// Whether the idle mode applies: std-pool64 serves 64 connections at
     /// a time and leaves the rest unanswered.
     pub fn holds_idle(self) -> bool {
@@ -409,11 +401,6 @@ fn print_header(o: &Options, fd_limit: Option<libc::rlim_t>, script: &wrk::Scrip
     if o.idle > 0 {
         println!("idle mode: {} connections per kind (not std-pool64)", o.idle);
     }
-    for kind in &o.kinds {
-        if let Some(why) = kind.unavailable() {
-            println!("{}: {why}", kind.name());
-        }
-    }
     println!();
 }
 
@@ -456,9 +443,7 @@ fn main() -> ExitCode {
     for &scenario in &o.scenarios {
         for round in 1..=o.rounds {
             for &kind in &o.kinds {
-                let outcome = if let Some(why) = kind.unavailable() {
-                    Err(why.to_owned())
-                } else if Instant::now() + o.run_budget() > deadline {
+                let outcome = if Instant::now() + o.run_budget() > deadline {
                     Err(format!("skipped: it would end after the {:?} deadline", o.deadline))
                 } else {
                     measure(kind, scenario, &o, &script)
@@ -477,10 +462,7 @@ fn main() -> ExitCode {
     if o.idle > 0 {
         report::print_idle_header(o.idle);
         for &kind in o.kinds.iter().filter(|k| k.holds_idle()) {
-            let result = match kind.unavailable() {
-                Some(why) => Err(why.to_owned()),
-                None => measure_idle(kind, &o),
-            };
+            let result = measure_idle(kind, &o);
             let may = idle.iter().find(|(k, _)| *k == Kind::MayMinihttp).and_then(|(_, r)| r.as_ref().ok());
             report::print_idle_row(kind, &result, may);
             idle.push((kind, result));
@@ -489,9 +471,9 @@ fn main() -> ExitCode {
     }
     println!("total time {:.1} s", begin.elapsed().as_secs_f64());
 
-    // Other contenders failing is a finding; weft-http failing (when it
-    // exists) fails the benchmark.
-    let weft = |kind: Kind| matches!(kind, Kind::WeftHttp | Kind::WeftHttpReusePort) && kind.unavailable().is_none();
+    // Other contenders failing is a finding; weft-http failing fails the
+    // benchmark.
+    let weft = |kind: Kind| matches!(kind, Kind::WeftHttp | Kind::WeftHttpReusePort);
     let failures: Vec<String> = runs
         .iter()
         .filter(|r| weft(r.kind))

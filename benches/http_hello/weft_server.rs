@@ -13,74 +13,49 @@
 //! (one letter, as may_minihttp's `M`) and `Content-Type`.
 
 use std::io;
+use std::sync::OnceLock;
 
-// TODO(lead): enable when weft_http::Server lands: delete the placeholder
-// below and the two `cfg(any())` lines (the http_hello smoke test then
-// checks these kinds' bytes like the others').
-#[cfg(any())]
-pub use enabled::{start, UNAVAILABLE};
+use http::header::{CONTENT_TYPE, SERVER};
+use http::{Request, Response};
+use weft_http::{Body, Payload, Server};
 
-/// Placeholder while `weft_http::Server` is not on this branch: the parent
-/// reports the kinds as not available and never starts them.
-#[cfg(not(any()))]
-pub const UNAVAILABLE: Option<&str> = Some("weft-http not yet available (weft_http::Server has not landed)");
-#[cfg(not(any()))]
-pub fn start(_reuse_port: bool, _workers: usize) -> io::Result<u16> {
-    Err(io::Error::other(UNAVAILABLE.unwrap_or_default()))
+use crate::response::{BODY, CONTENT_TYPE as TEXT_PLAIN};
+
+/// The server's runtime: it serves until the process exits.
+static RUNTIME: OnceLock<weft::Runtime> = OnceLock::new();
+
+/// Starts the server on `127.0.0.1:0`; returns its port.
+pub fn start(reuse_port: bool, workers: usize) -> io::Result<u16> {
+    let rt = RUNTIME.get_or_init(|| {
+        weft::Runtime::builder()
+            .workers(workers)
+            .name("http")
+            .pin_workers(true)
+            .build()
+            .expect("the weft server runtime")
+    });
+    let server =
+        if reuse_port { Server::builder().reuse_port(true).bind("127.0.0.1:0")? } else { Server::bind("127.0.0.1:0")? };
+    let port = server.local_addr().port();
+    let serving = rt.spawn(move || server.serve(hello));
+    // Nothing shuts the server down (the process exits instead), so
+    // `serve` returning means it failed: say so and end the child.
+    std::thread::spawn(move || {
+        let why = match serving.join() {
+            Ok(Ok(())) => "serve returned".to_owned(),
+            Ok(Err(e)) => format!("serve failed: {e}"),
+            Err(_) => "serve panicked".to_owned(),
+        };
+        eprintln!("weft-http server: {why}");
+        std::process::exit(1);
+    });
+    Ok(port)
 }
 
-#[cfg(any())]
-mod enabled {
-    use std::io;
-    use std::sync::OnceLock;
-
-    use http::header::{CONTENT_TYPE, SERVER};
-    use http::{Request, Response};
-    use weft_http::{Body, Payload, Server};
-
-    use crate::response::{BODY, CONTENT_TYPE as TEXT_PLAIN};
-
-    pub const UNAVAILABLE: Option<&str> = None;
-
-    /// The server's runtime: it serves until the process exits.
-    static RUNTIME: OnceLock<weft::Runtime> = OnceLock::new();
-
-    /// Starts the server on `127.0.0.1:0`; returns its port.
-    pub fn start(reuse_port: bool, workers: usize) -> io::Result<u16> {
-        let rt = RUNTIME.get_or_init(|| {
-            weft::Runtime::builder()
-                .workers(workers)
-                .name("http")
-                .pin_workers(true)
-                .build()
-                .expect("the weft server runtime")
-        });
-        let server = if reuse_port {
-            Server::builder().reuse_port(true).bind("127.0.0.1:0")?
-        } else {
-            Server::bind("127.0.0.1:0")?
-        };
-        let port = server.local_addr().port();
-        let serving = rt.spawn(move || server.serve(hello));
-        // Nothing shuts the server down (the process exits instead), so
-        // `serve` returning means it failed: say so and end the child.
-        std::thread::spawn(move || {
-            let why = match serving.join() {
-                Ok(Ok(())) => "serve returned".to_owned(),
-                Ok(Err(e)) => format!("serve failed: {e}"),
-                Err(_) => "serve panicked".to_owned(),
-            };
-            eprintln!("weft-http server: {why}");
-            std::process::exit(1);
-        });
-        Ok(port)
-    }
-
-    fn hello(_request: Request<Body>) -> Response<Payload> {
-        Response::builder()
-            .header(SERVER, "W")
-            .header(CONTENT_TYPE, TEXT_PLAIN)
-            .body(Payload::from(BODY))
-            .expect("constant headers are valid")
-    }
+fn hello(_request: Request<Body>) -> Response<Payload> {
+    Response::builder()
+        .header(SERVER, "W")
+        .header(CONTENT_TYPE, TEXT_PLAIN)
+        .body(Payload::from(BODY))
+        .expect("constant headers are valid")
 }
