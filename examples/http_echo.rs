@@ -11,7 +11,8 @@
 
 use std::io::Read;
 
-use http::{header, Method, Request, Response, StatusCode};
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
 use weft::signal::{Signals, SIGINT, SIGTERM};
 use weft_http::{Body, Payload, Server};
 
@@ -22,7 +23,7 @@ fn handle(req: Request<Body>) -> Response<Payload> {
     match *req.method() {
         Method::GET | Method::HEAD => {
             let mut res = Response::new(Payload::from("Hello, World!"));
-            res.headers_mut().insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             res
         }
         Method::POST => {
@@ -35,7 +36,7 @@ fn handle(req: Request<Body>) -> Response<Payload> {
         }
         _ => {
             let mut res = status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            res.headers_mut().insert(header::ALLOW, "GET, HEAD, POST".parse().unwrap());
+            res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
             res
         }
     }

@@ -15,7 +15,7 @@
 use std::io;
 use std::sync::OnceLock;
 
-use http::header::{CONTENT_TYPE, SERVER};
+use http::header::{HeaderValue, CONTENT_TYPE, SERVER};
 use http::{Request, Response};
 use weft_http::{Body, Payload, Server};
 
@@ -54,8 +54,9 @@ pub fn start(reuse_port: bool, workers: usize) -> io::Result<u16> {
 
 fn hello(_request: Request<Body>) -> Response<Payload> {
     Response::builder()
-        .header(SERVER, "W")
-        .header(CONTENT_TYPE, TEXT_PLAIN)
+        // `from_static`: constant values need no copy per response.
+        .header(SERVER, HeaderValue::from_static("W"))
+        .header(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN))
         .body(Payload::from(BODY))
         .expect("constant headers are valid")
 }

@@ -228,17 +228,32 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, Error> {
     let target = req.path.unwrap_or_default();
     let uri = parse_target(&method, target)?;
 
+    // Build the map, noting on the way which framing-relevant fields are
+    // present: comparing a standard name is an integer compare, so the
+    // checks below look fields up only when they exist.
     let mut map = HeaderMap::with_capacity(req.headers.len());
+    let (mut hosts, mut host) = (0usize, None);
+    let (mut framing_fields, mut connection, mut expect) = (false, false, false);
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::new(Kind::Header))?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::new(Kind::Header))?;
+        if name == header::HOST {
+            hosts += 1;
+            host = Some(h.value);
+        } else if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            framing_fields = true;
+        } else if name == header::CONNECTION {
+            connection = true;
+        } else if name == header::EXPECT {
+            expect = true;
+        }
         map.append(name, value);
     }
 
-    check_host(&map, version)?;
-    let framing = body_framing(&mut map, version)?;
-    let keep_alive = keep_alive(&map, version);
-    let expect_continue = expect_continue(&map, version)?;
+    check_host(hosts, host, version)?;
+    let framing = if framing_fields { body_framing(&mut map, version)? } else { BodyFraming::None };
+    let keep_alive = if connection { keep_alive(&map, version) } else { version == Version::HTTP_11 };
+    let expect_continue = expect && expect_continue(&map, version)?;
 
     let (mut head, ()) = Request::new(()).into_parts();
     head.method = method;
@@ -321,8 +336,11 @@ fn is_other_version(buf: &[u8]) -> bool {
 /// leniency the RFC allows and we decline. (A lone CR is already an
 /// httparse error.)
 fn reject_bare_lf(head: &[u8]) -> Result<(), Error> {
-    let bare = head.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'));
-    if bare {
+    // httparse refuses a CR not followed by LF, so in a head it accepted
+    // every CR starts a CRLF: a bare LF exists exactly when there are more
+    // LFs than CRs. Two counts vectorise; a look-behind per byte does not.
+    let count = |c: u8| head.iter().filter(|&&b| b == c).count();
+    if count(b'\n') != count(b'\r') {
         return Err(Error::new(Kind::Syntax));
     }
     Ok(())
@@ -358,18 +376,12 @@ fn parse_target(method: &Method, target: &str) -> Result<Uri, Error> {
 
 /// RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; no request may have two or
 /// an invalid one. An empty Host is valid (a target without authority).
-fn check_host(map: &HeaderMap, version: Version) -> Result<(), Error> {
-    let bad = || Error::new(Kind::Host);
-    let mut hosts = map.get_all(header::HOST).iter();
-    let host = match (hosts.next(), hosts.next()) {
-        (None, _) if version == Version::HTTP_10 => return Ok(()),
-        (Some(h), None) => h,
-        _ => return Err(bad()),
-    };
-    if host.is_empty() || valid_host(host.as_bytes()) {
-        return Ok(());
+fn check_host(hosts: usize, host: Option<&[u8]>, version: Version) -> Result<(), Error> {
+    match (hosts, host) {
+        (0, _) if version == Version::HTTP_10 => Ok(()),
+        (1, Some(h)) if h.is_empty() || valid_host(h) => Ok(()),
+        _ => Err(Error::new(Kind::Host)),
     }
-    Err(bad())
 }
 
 /// RFC 3986 `host [ ":" port ]` with no userinfo: an IP-literal in brackets
@@ -416,7 +428,7 @@ fn valid_host(h: &[u8]) -> bool {
         [b':', digits @ ..] => {
             (1..=5).contains(&digits.len())
                 && digits.iter().all(u8::is_ascii_digit)
-                && std::str::from_utf8(digits).ok().and_then(|d| d.parse::<u16>().ok()).is_some()
+                && digits.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= u32::from(u16::MAX)
         }
         _ => false,
     }
