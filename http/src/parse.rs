@@ -55,6 +55,8 @@
 //! whose final coding is not `chunked` is 400 (a MUST) before its unknown
 //! codings would be 501 (a SHOULD).
 
+use std::mem::MaybeUninit;
+
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Uri, Version};
@@ -199,14 +201,16 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, Error> {
     let window = &buf[..buf.len().min(limits.max_header_bytes)];
     // Most requests have a few headers: try with a small array on the stack
     // and only allocate the full `max_headers` when that is too few.
-    let mut small = [httparse::EMPTY_HEADER; SMALL_HEADERS];
-    let mut large;
-    let mut req = httparse::Request::new(&mut small[..limits.max_headers.min(SMALL_HEADERS)]);
-    let mut status = strict_config().parse_request(&mut req, window);
+    let config = strict_config();
+    let mut small = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; SMALL_HEADERS];
+    let mut large: Vec<MaybeUninit<httparse::Header<'_>>>;
+    let mut req = httparse::Request::new(&mut []);
+    let n = limits.max_headers.min(SMALL_HEADERS);
+    let mut status = config.parse_request_with_uninit_headers(&mut req, window, &mut small[..n]);
     if matches!(status, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > SMALL_HEADERS {
-        large = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        req = httparse::Request::new(&mut large);
-        status = strict_config().parse_request(&mut req, window);
+        large = (0..limits.max_headers).map(|_| MaybeUninit::uninit()).collect();
+        req = httparse::Request::new(&mut []);
+        status = config.parse_request_with_uninit_headers(&mut req, window, &mut large);
     }
     let status = status.map_err(|e| from_httparse(e, window))?;
     let head_len = match status {
