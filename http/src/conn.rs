@@ -150,6 +150,11 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
             BodyFraming::Chunked => Framing::Chunked(ChunkedDecoder::new(config.limits.get_max_header_bytes())),
         };
         let send_continue = expect_continue && !matches!(framing, Framing::Done);
+        // The body writes its `100 Continue` straight to the socket: the
+        // responses held for earlier pipelined requests must precede it.
+        if send_continue && payload::flush(&mut &**stream, &mut out).is_err() {
+            return;
+        }
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
         let home: Arc<dyn Home> = slot.clone();
         let body = Body::from_conn(inbound, framing, home, body_config);
