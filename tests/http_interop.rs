@@ -700,3 +700,44 @@ fn python_expect_with_eager_body_stays_in_sync() {
         python(s, "expect_eager");
     });
 }
+
+// ---------------------------------------------------------------------------
+// Pipelining: neither curl nor http.client pipelines, so a plain socket
+// plays the client.
+
+/// A pipelined request with `Expect: 100-continue` behind a GET: the GET's
+/// response goes out before the POST's `100 Continue` (RFC 9112 §9.3.2:
+/// responses in request order; a 100 before it would read as an interim
+/// answer to the GET), then the POST's body is echoed.
+#[test]
+fn raw_pipelined_expect_continue_follows_earlier_response() {
+    with_each_server(|s| {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(s.addr).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        conn.write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\
+              POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap();
+        const CONTINUE: &str = "HTTP/1.1 100 Continue\r\n\r\n";
+        let mut got = String::new();
+        let mut buf = [0u8; 4096];
+        while !got.contains(CONTINUE) {
+            let n = conn.read(&mut buf).unwrap_or_else(|e| panic!("waiting for 100 Continue: {e}; got {got:?}"));
+            assert!(n > 0, "closed before 100 Continue; got {got:?}");
+            got.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        let (hello, cont) = (got.find("Hello, World!"), got.find(CONTINUE));
+        assert!(
+            got.starts_with("HTTP/1.1 200 OK") && matches!((hello, cont), (Some(h), Some(c)) if h < c),
+            "the POST's 100 Continue came before the GET's response: {got:?}"
+        );
+        conn.write_all(b"hello").unwrap();
+        while !got.ends_with("\r\n\r\nhello") {
+            let n = conn.read(&mut buf).unwrap_or_else(|e| panic!("waiting for the echo: {e}; got {got:?}"));
+            assert!(n > 0, "closed before the echo; got {got:?}");
+            got.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+    });
+}
