@@ -31,9 +31,20 @@ const CLIENT_LIMIT: Duration = Duration::from_secs(30);
 /// curl's own bound on each invocation (`--max-time`), in seconds.
 const CURL_MAX_TIME: &str = "20";
 
-/// The test server's request body limit: small, so that one test can go
-/// past it cheaply; every other upload stays below it.
+/// The test server's request body limit; uploads stay below it.
 const MAX_BODY: u64 = 1024 * 1024;
+
+/// The body limit of the servers that the over-limit tests go past, and
+/// the size of their over-limit bodies. The body stays below what the
+/// server reads and discards while closing (1 MiB, `LINGER_BYTES` in
+/// `http/src/conn.rs`), so the client reads the 413 even if it sends the
+/// whole body first; past that, see [`python_body_over_linger_gets_413`].
+const SMALL_MAX_BODY: u64 = 64 * 1024;
+const OVER_LIMIT: usize = 256 * 1024;
+
+/// An over-limit body larger than the server's linger (and than loopback
+/// socket buffers take): `http_client.py` case `over_linger` sends this.
+const OVER_LINGER: usize = 16 * 1024 * 1024;
 
 /// Pattern seeds (`support::pattern`) of `/stream` bodies and of the file
 /// behind `/file`; `http_client.py` computes the same bytes.
@@ -131,14 +142,14 @@ struct TestServer {
 }
 
 impl TestServer {
-    fn start(workers: usize) -> TestServer {
+    fn start(workers: usize, max_body: u64) -> TestServer {
         let dir = TempDir::new(&format!("interop-w{workers}"));
         let file = dir.join("pattern.bin");
         std::fs::write(&file, pattern(FILE_SEED, 0, FILE_LEN as usize)).expect("write the /file file");
         let rt = runtime(workers, &format!("interop{workers}"));
         let (tx, rx) = mpsc::channel();
         let serving = rt.spawn(move || {
-            let server = Server::builder().max_body(MAX_BODY).bind("127.0.0.1:0")?;
+            let server = Server::builder().max_body(max_body).bind("127.0.0.1:0")?;
             tx.send((server.local_addr(), server.handle())).expect("send the server's address");
             server.serve(move |req: Request<Body>| handle(req, &file))
         });
@@ -178,8 +189,13 @@ impl Drop for TestServer {
 
 /// Runs `f` against a fresh server on each runtime shape (1 and 2 workers).
 fn with_each_server(f: impl Fn(&TestServer)) {
+    with_each_server_limited(MAX_BODY, f);
+}
+
+/// [`with_each_server`] with a body limit of `max_body`.
+fn with_each_server_limited(max_body: u64, f: impl Fn(&TestServer)) {
     for workers in WORKER_COUNTS {
-        f(&TestServer::start(workers));
+        f(&TestServer::start(workers, max_body));
     }
 }
 
@@ -521,9 +537,9 @@ fn curl_expect_continue_gets_100_then_echo() {
 /// run (which repeats the body and so the answer) opens a new one.
 #[test]
 fn curl_expect_continue_answered_without_body() {
-    with_each_server(|s| {
-        let small = s.file("small", &pattern(7, 0, 200_000));
-        let large = s.file("large", &pattern(7, 0, MAX_BODY as usize + 1));
+    with_each_server_limited(SMALL_MAX_BODY, |s| {
+        let small = s.file("small", &pattern(7, 0, SMALL_MAX_BODY as usize - 1));
+        let large = s.file("large", &pattern(7, 0, OVER_LIMIT));
         let (small, large) = (format!("@{}", small.display()), format!("@{}", large.display()));
         for (path, data, code) in [("/missing", &small, 404), ("/", &large, 413)] {
             let out = curl(
@@ -551,6 +567,37 @@ fn curl_expect_continue_answered_without_body() {
             let heads = response_heads(&out.stderr);
             assert!(!heads.iter().any(|h| h[0].contains(" 100 ")), "100 Continue sent for {code}:\n{}", out.stderr);
             assert_eq!(field(&heads[0], "connection"), Some("close"), "{:?}", heads[0]);
+        }
+    });
+}
+
+/// A body over the server's limit, sent without waiting for a 100: with
+/// a Content-Length the server answers 413 before reading it, chunked it
+/// answers once the handler's read passes the limit (also after a
+/// `100 Continue`). Either way it closes after lingering, and curl reads
+/// the 413 rather than a reset.
+#[test]
+fn curl_body_over_limit_gets_413() {
+    with_each_server_limited(SMALL_MAX_BODY, |s| {
+        let large = s.file("large", &pattern(8, 0, OVER_LIMIT));
+        let data = format!("@{}", large.display());
+        for headers in [
+            &["Expect:"][..],
+            &["Transfer-Encoding: chunked", "Expect:"],
+            &["Transfer-Encoding: chunked", "Expect: 100-continue"],
+        ] {
+            let body = s.path("body");
+            let mut args = vec!["-v", "--data-binary", &data, "-o", body.to_str().unwrap(), "-w", WRITE_OUT];
+            for h in headers {
+                args.extend(["-H", h]);
+            }
+            let url = s.url("/");
+            args.push(&url);
+            let out = curl(s, &args);
+            assert_eq!(transfers(&out.stdout)[0].status, 413, "{headers:?}:\n{}", out.stderr);
+            let heads = response_heads(&out.stderr);
+            assert_eq!(field(heads.last().unwrap(), "connection"), Some("close"), "{heads:?}");
+            assert!(String::from_utf8_lossy(&read(&body)).starts_with("413 Payload Too Large"), "{headers:?}");
         }
     });
 }
@@ -739,5 +786,35 @@ fn raw_pipelined_expect_continue_follows_earlier_response() {
             assert!(n > 0, "closed before the echo; got {got:?}");
             got.push_str(std::str::from_utf8(&buf[..n]).unwrap());
         }
+    });
+}
+
+/// A body over the limit, sent whole before reading (as http.client
+/// does), with a Content-Length and chunked: the server reads and
+/// discards it while closing, and the client reads the 413.
+#[test]
+fn python_body_over_limit_gets_413() {
+    assert!(OVER_LIMIT as u64 > SMALL_MAX_BODY);
+    with_each_server_limited(SMALL_MAX_BODY, |s| {
+        python(s, "over_limit");
+    });
+}
+
+/// As [`python_body_over_limit_gets_413`] with an [`OVER_LINGER`] body.
+/// Fails today: after the 413 the server reads and discards at most 1 MiB
+/// (`LINGER_BYTES`, conn.rs) and closes with body bytes unread, so the
+/// kernel resets the connection; http.client, still in `sendall`, gets
+/// `BrokenPipeError` and never reads the 413 (curl, which reads while it
+/// sends, stops sending when the 413 arrives and usually gets it, but
+/// under load failed the same way). RFC 9112 §9.6 wants the server to keep
+/// reading until the client has the response. With the linger bounded by
+/// its 2 s only (`LINGER_BYTES = usize::MAX`, tried locally) this passes;
+/// how long and how much to linger is a policy choice, left open here.
+#[test]
+#[ignore = "known server limitation: bounded lingering close resets a client still sending a large over-limit body"]
+fn python_body_over_linger_gets_413() {
+    assert!(OVER_LINGER as u64 > 1024 * 1024);
+    with_each_server_limited(SMALL_MAX_BODY, |s| {
+        python(s, "over_linger");
     });
 }

@@ -221,6 +221,44 @@ def case_expect_eager(port):
     print("expect_eager: echo right, connection in sync")
 
 
+def post_over_limit(port, size):
+    """POSTs `size` bytes to a server whose body limit is below that, with
+    a Content-Length and chunked. http.client sends the whole body before
+    reading anything, so it reads the 413 only if the server keeps reading
+    (and discarding) until the body has all arrived."""
+    body = pattern(12, 0, 65536) * (size // 65536)
+    for chunked in [False, True]:
+        what = f"POST of {size} bytes over the limit ({'chunked' if chunked else 'Content-Length'})"
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            if chunked:
+                pieces = (body[i : i + 65536] for i in range(0, size, 65536))
+                c.request("POST", "/", pieces, encode_chunked=True)
+            else:
+                c.request("POST", "/", body)
+            response = c.getresponse()
+            data = response.read()
+        except OSError as e:
+            sys.exit(
+                f"http_client.py: {what}: {e!r} before the response could be read: the server "
+                "closed the connection while the client was still sending the body"
+            )
+        check(response.status == 413, f"{what}: status {response.status}, want 413")
+        check(data.startswith(b"413 Payload Too Large"), f"{what}: body {data[:60]!r}")
+        check(response.will_close, f"{what}: the connection should close after a 413")
+        c.close()
+    print(f"over_limit: 413 read after sending {size} bytes, both framings")
+
+
+# OVER_LIMIT and OVER_LINGER in tests/http_interop.rs.
+def case_over_limit(port):
+    post_over_limit(port, 256 * 1024)
+
+
+def case_over_linger(port):
+    post_over_limit(port, 16 * 1024 * 1024)
+
+
 CASES = {name[len("case_"):]: f for name, f in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":
