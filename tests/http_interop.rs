@@ -424,10 +424,13 @@ fn curl_http10_reads_each_response_and_closes() {
 }
 
 /// `--http1.0 -H 'Connection: keep-alive'`: the server keeps the
-/// connection and says so, and curl reuses it.
+/// connection and says so, and curl reuses it; except after a body of
+/// unknown length, which only the close can delimit on HTTP/1.0, so the
+/// transfer after it opens a new connection.
 #[test]
 fn curl_http10_keep_alive_when_asked() {
     with_each_server(|s| {
+        let stream = s.path("stream");
         let out = curl(
             s,
             &[
@@ -443,15 +446,22 @@ fn curl_http10_keep_alive_when_asked() {
                 "-o",
                 "/dev/null",
                 &s.url("/file?offset=0&len=1000"),
+                "-o",
+                stream.to_str().unwrap(),
+                &s.url("/stream?len=30000"),
+                "-o",
+                "/dev/null",
+                &s.url("/"),
             ],
         );
         let t = transfers(&out.stdout);
-        assert_eq!(t.len(), 2);
-        assert_eq!((t[0].new_connections, t[1].new_connections), (1, 0), "{t:?}\n{}", out.stderr);
-        assert_eq!(t[0].local_port, t[1].local_port);
-        for head in response_heads(&out.stderr) {
-            assert_eq!(field(&head, "connection"), Some("keep-alive"), "{head:?}");
-        }
+        let new: Vec<u32> = t.iter().map(|t| t.new_connections).collect();
+        assert_eq!(new, [1, 0, 0, 1], "{t:?}\n{}", out.stderr);
+        assert_eq!((t[0].local_port, t[1].local_port), (t[2].local_port, t[2].local_port));
+        let heads = response_heads(&out.stderr);
+        let connection: Vec<Option<&str>> = heads.iter().map(|h| field(h, "connection")).collect();
+        assert_eq!(connection, [Some("keep-alive"), Some("keep-alive"), Some("close"), Some("keep-alive")]);
+        assert_bytes(&read(&stream), &pattern(STREAM_SEED, 0, 30_000), "HTTP/1.0 keep-alive /stream");
     });
 }
 
