@@ -204,6 +204,11 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
             BodyFraming::Chunked => Framing::Chunked(ChunkedDecoder::new(config.limits.get_max_header_bytes())),
         };
         let send_continue = expect_continue && !matches!(framing, Framing::Done);
+        // The body writes its `100 Continue` straight to the socket: the
+        // responses held for earlier pipelined requests must precede it.
+        if send_continue && payload::flush(&mut &**stream, &mut out).is_err() {
+            return;
+        }
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
         // Without a body the read side stays here: no hand-over needed.
         let (body, kept) = if matches!(framing, Framing::Done) {
