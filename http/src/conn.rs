@@ -51,9 +51,12 @@ const IDLE_READ: usize = 2048;
 
 /// Longest a closing connection keeps reading (and discarding) what the
 /// client still sends, so the client reads the final response rather than a
-/// reset; and the most bytes it discards meanwhile.
+/// reset (RFC 9112 §9.6); and the most bytes it discards meanwhile. A client
+/// like Python's http.client writes a whole over-limit body before it reads
+/// the 413, so the byte bound must be generous; the time bound is what
+/// limits the cost of a client that never stops.
 const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1024 * 1024;
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Where a request body goes back to: the connection's loop, after the handler.
 #[derive(Default)]
@@ -206,8 +209,8 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         let send_continue = expect_continue && !matches!(framing, Framing::Done);
         // The body writes its `100 Continue` straight to the socket: the
         // responses held for earlier pipelined requests must precede it.
-        if send_continue && payload::flush(&mut &**stream, &mut out).is_err() {
-            return;
+        if send_continue {
+            self.flush().ok()?;
         }
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
         // Without a body the read side stays here: no hand-over needed.
