@@ -281,12 +281,7 @@ pub(crate) fn write_response(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in &headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    write_fields(out, &headers);
     if !headers.contains_key(header::DATE) {
         out.extend_from_slice(b"date: ");
         out.extend_from_slice(&date::now());
@@ -318,8 +313,19 @@ fn has_close(headers: &HeaderMap) -> bool {
         .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")))
 }
 
+/// Writes each field of `headers` as a `name: value` line (shared with the
+/// client's request-head writer).
+pub(crate) fn write_fields(out: &mut Vec<u8>, headers: &HeaderMap) {
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Formats `n` in decimal into the end of `buf`.
-fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub(crate) fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

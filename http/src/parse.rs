@@ -308,7 +308,7 @@ fn is_other_version(buf: &[u8]) -> bool {
 /// RFC 9112 §2.2: a line end is CRLF. httparse also accepts a lone LF, a
 /// leniency the RFC allows and we decline. (A lone CR is already an
 /// httparse error.)
-fn reject_bare_lf(head: &[u8]) -> Result<(), Error> {
+pub(crate) fn reject_bare_lf(head: &[u8]) -> Result<(), Error> {
     let bare = head.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'));
     if bare {
         return Err(Error::new(Kind::Syntax));
@@ -420,7 +420,7 @@ fn transfer_encoding(map: &HeaderMap) -> Result<(), Error> {
 
 /// All Content-Length lines and list elements must be `1*DIGIT`, fit in u64,
 /// and agree (RFC 9112 §6.3 rule 5, RFC 9110 §8.6).
-fn content_length(map: &HeaderMap) -> Result<u64, Error> {
+pub(crate) fn content_length(map: &HeaderMap) -> Result<u64, Error> {
     let bad = || Error::new(Kind::ContentLength);
     let mut len = None;
     for value in map.get_all(header::CONTENT_LENGTH) {
@@ -452,7 +452,7 @@ fn has_token(map: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
 
 /// RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with
 /// `keep-alive`, and never with `close`.
-fn keep_alive(map: &HeaderMap, version: Version) -> bool {
+pub(crate) fn keep_alive(map: &HeaderMap, version: Version) -> bool {
     if has_token(map, header::CONNECTION, "close") {
         return false;
     }
