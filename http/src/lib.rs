@@ -7,6 +7,12 @@
 //! rather than the OS thread. Requests and responses are the `http` crate's
 //! types, so routers and middleware from the ecosystem fit.
 //!
+//! The [`Client`] is the same shape from the other side: `client.get(url)?`
+//! parks the calling green thread (or blocks a plain OS thread), keeps
+//! connections alive in a per-host pool, and returns an
+//! `http::Response<Body>` whose body streams. The [`client`] module docs
+//! describe a request step by step, the pool, retries and timeouts.
+//!
 //! This version contains the first piece, the request-head parser
 //! ([`parse_request`]): httparse glue that turns bytes into `http` request
 //! parts plus the body framing, enforcing RFC 9112 strictly and answering
@@ -16,11 +22,12 @@
 //!
 //! Next come the body readers (Content-Length and chunked) and the response
 //! writer, then the connection state machine (keep-alive, pipelining,
-//! timeouts) and the server's accept loop, then the client; a cargo-fuzz
+//! timeouts) and the server's accept loop; a cargo-fuzz
 //! target for the parser belongs alongside them.
 
 mod body;
 mod chunked;
+pub mod client;
 mod conn;
 mod date;
 mod error;
@@ -29,6 +36,7 @@ mod payload;
 mod server;
 
 pub use body::Body;
+pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use parse::{parse_request, BodyFraming, Limits, Parsed, MAX_HEADERS, MAX_HEADER_BYTES, MAX_REQUEST_LINE};
 pub use payload::Payload;
