@@ -601,6 +601,32 @@ fn client_does_not_retry_a_post_or_a_reader_body_on_a_stale_connection() {
 // Errors
 
 #[test]
+fn client_reports_a_short_sized_reader_as_its_own_error() {
+    on_green_threads("client-short-reader", || {
+        let (url, peer) = peer(|listener| {
+            let mut conn = Conn::accept(listener);
+            conn.expect("GET /1 HTTP/1.1");
+            conn.send(OK);
+            // The PUT's head and the 3 bytes the reader had, then the close.
+            let mut rest = Vec::new();
+            let _ = conn.reader.read_to_end(&mut rest);
+            let rest = String::from_utf8(rest).unwrap();
+            assert!(rest.starts_with("PUT /2 HTTP/1.1\r\n") && rest.ends_with("\r\n\r\nabc"), "{rest:?}");
+        });
+        let client = client();
+        assert_eq!(get_text(&client, &format!("{url}/1")).1, "ok");
+        // On a reused connection, with an idempotent method: the reader's
+        // early end is not mistaken for a stale connection.
+        let body = Payload::sized_reader(io::Cursor::new(b"abc".to_vec()), 10);
+        let e = client.request(http::Request::put(format!("{url}/2")).body(body).unwrap()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+        assert!(e.to_string().contains("reader ended"), "{e}");
+        assert!(!e.to_string().contains("server closed"), "{e}");
+        assert_no_more_connections(peer);
+    });
+}
+
+#[test]
 fn client_rejects_malformed_response_heads() {
     on_green_threads("client-malformed", || {
         let responses = [

@@ -295,7 +295,7 @@ impl Client {
         let mut out = x.head.to_vec();
         let sent = payload.send(&stream, &mut out, x.chunked).and_then(|()| payload::flush(&mut &*stream, &mut out));
         if let Err(e) = sent {
-            let stale = is_closed(&e);
+            let stale = is_reset(&e);
             let error = if e.kind() == io::ErrorKind::WouldBlock {
                 io::Error::new(io::ErrorKind::TimedOut, "timed out writing the request")
             } else {
@@ -321,7 +321,7 @@ impl Client {
                             return Err(Failed { error, stale: nothing_yet });
                         }
                         Ok(_) => {}
-                        Err(error) => return Err(Failed { stale: nothing_yet && is_closed(&error), error }),
+                        Err(error) => return Err(Failed { stale: nothing_yet && is_reset(&error), error }),
                     }
                 }
                 Ok(Some(head)) if head.parts.status == StatusCode::SWITCHING_PROTOCOLS => {
@@ -388,12 +388,14 @@ struct Failed {
     stale: bool,
 }
 
-/// The errors a connection closed (or reset) by the peer produces.
-fn is_closed(e: &io::Error) -> bool {
+/// The errors a socket the peer closed (or reset) fails a read or write
+/// with. (End of stream on a read is `Ok(0)`, handled where it is read;
+/// `UnexpectedEof` from `Payload::send` is the caller's reader ending early,
+/// not the connection.)
+fn is_reset(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::BrokenPipe
+        io::ErrorKind::BrokenPipe
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::NotConnected
