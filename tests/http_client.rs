@@ -45,6 +45,18 @@ fn peer(script: impl FnOnce(&StdListener) + Send + 'static) -> (String, std::thr
     (url, thread)
 }
 
+/// A peer that serves `script` in order on one connection: for each pair,
+/// it expects the request line, then sends the response bytes.
+fn one_connection(script: Vec<(&'static str, String)>) -> (String, std::thread::JoinHandle<StdListener>) {
+    peer(move |listener| {
+        let mut conn = Conn::accept(listener);
+        for (request_line, response) in script {
+            conn.expect(request_line);
+            conn.send(response);
+        }
+    })
+}
+
 /// Joins the peer and asserts that nobody connected beyond what it accepted.
 fn assert_no_more_connections(peer: std::thread::JoinHandle<StdListener>) {
     let listener = peer.join().expect("the scripted peer panicked");
@@ -341,14 +353,9 @@ fn client_keep_alive_sequential_gets_share_one_connection() {
 #[test]
 fn client_chunked_response_with_trailers_keeps_the_connection() {
     on_green_threads("client-chunked", || {
-        let (url, peer) = peer(|listener| {
-            let mut conn = Conn::accept(listener);
-            conn.expect("GET /c HTTP/1.1");
-            conn.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-            conn.send("5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\nY: u\r\n\r\n");
-            conn.expect("GET /after HTTP/1.1");
-            conn.send(OK);
-        });
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                       5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\nY: u\r\n\r\n";
+        let (url, peer) = one_connection(vec![("GET /c HTTP/1.1", chunked.into()), ("GET /after HTTP/1.1", OK.into())]);
         let client = client();
         let resp = client.get(format!("{url}/c")).unwrap();
         assert_eq!(resp.body().content_length(), None);
@@ -382,19 +389,13 @@ fn client_close_delimited_response_reads_to_close_and_reconnects() {
 #[test]
 fn client_responses_without_content_return_the_connection_at_once() {
     on_green_threads("client-no-content", || {
-        let (url, peer) = peer(|listener| {
-            let mut conn = Conn::accept(listener);
-            conn.expect("HEAD /h HTTP/1.1");
-            conn.send("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
-            conn.expect("GET /204 HTTP/1.1");
-            conn.send("HTTP/1.1 204 No Content\r\n\r\n");
-            conn.expect("GET /304 HTTP/1.1");
-            conn.send("HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n");
-            conn.expect("GET /0 HTTP/1.1");
-            conn.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-            conn.expect("GET /last HTTP/1.1");
-            conn.send(OK);
-        });
+        let (url, peer) = one_connection(vec![
+            ("HEAD /h HTTP/1.1", "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n".into()),
+            ("GET /204 HTTP/1.1", "HTTP/1.1 204 No Content\r\n\r\n".into()),
+            ("GET /304 HTTP/1.1", "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n".into()),
+            ("GET /0 HTTP/1.1", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".into()),
+            ("GET /last HTTP/1.1", OK.into()),
+        ]);
         let client = client();
         // Each response is kept alive while the next request goes out: the
         // connection went back to the pool when its head was read.
@@ -479,15 +480,14 @@ fn client_request_connection_close_is_not_pooled() {
 #[test]
 fn client_drains_a_short_unread_body_and_reuses_the_connection() {
     on_green_threads("client-drain", || {
-        let (url, peer) = peer(|listener| {
-            let mut conn = Conn::accept(listener);
-            conn.expect("GET /big HTTP/1.1");
-            conn.send(format!("HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n{}", "x".repeat(10_000)));
-            conn.expect("GET /chunked HTTP/1.1");
-            conn.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
-            conn.expect("GET /next HTTP/1.1");
-            conn.send(OK);
-        });
+        let (url, peer) = one_connection(vec![
+            ("GET /big HTTP/1.1", format!("HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n{}", "x".repeat(10_000))),
+            (
+                "GET /chunked HTTP/1.1",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n".into(),
+            ),
+            ("GET /next HTTP/1.1", OK.into()),
+        ]);
         let client = client();
         let mut resp = client.get(format!("{url}/big")).unwrap().into_body();
         let mut first = [0u8; 10];
