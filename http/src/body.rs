@@ -121,7 +121,6 @@ pub(crate) enum Framing {
     /// Chunked; the decoder knows where it is.
     Chunked(ChunkedDecoder),
     /// Everything until the peer closes (a response without length, RFC 9112 §6.3 rule 8).
-    #[allow(dead_code)] // constructed by the client, which comes next
     UntilClose,
     /// Nothing is left.
     Done,

@@ -6,6 +6,13 @@
 //! head can be rejected for maps to exactly one status code the server must
 //! answer with ([`Error::status`]); after any of them the server closes the
 //! connection, because the framing of whatever follows can no longer be trusted.
+//!
+//! The client uses the same type for a response it cannot accept (a malformed
+//! or oversized head, broken framing). Those map to 502 Bad Gateway, what a
+//! gateway would answer its own client with, and [`Error::is_response`] tells
+//! them apart from request errors. A response *body* fails with the same
+//! reasons as a request body (`Chunked`, `BodyTooLarge`), since both are read
+//! by the same code.
 
 use std::fmt;
 
@@ -19,7 +26,8 @@ pub struct Error {
     kind: Kind,
 }
 
-/// Why a request head was rejected. Private so reasons can be added freely.
+/// Why a request head (or, for the client, a response) was rejected. Private
+/// so reasons can be added freely.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// The head is not valid HTTP/1.1 syntax (request line, field syntax, bare
@@ -58,8 +66,19 @@ pub(crate) enum Kind {
     /// The chunked body is malformed: bad chunk size, extension, line end or
     /// trailer (RFC 9112 §7.1). 400.
     Chunked,
-    /// The body is longer than the server's body limit. 413.
+    /// The body is longer than the body limit (the server's for a request,
+    /// the client's for a response). 413.
     BodyTooLarge,
+    /// A response head the client cannot parse: status line, version, field
+    /// syntax, bare CR or LF, obs-fold. 502.
+    Response,
+    /// A response whose framing is invalid: a malformed Content-Length, a
+    /// malformed Transfer-Encoding list, or Transfer-Encoding on HTTP/1.0
+    /// (RFC 9112 §6.1, §6.3 rule 5). 502.
+    ResponseFraming,
+    /// A response head (interim 1xx heads included) over the head-size or
+    /// field-count limit. 502.
+    ResponseTooLarge,
 }
 
 impl Error {
@@ -86,6 +105,7 @@ impl Error {
             Kind::RequestLineTooLong => StatusCode::URI_TOO_LONG,
             Kind::TooManyHeaders | Kind::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Kind::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            Kind::Response | Kind::ResponseFraming | Kind::ResponseTooLarge => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -105,13 +125,27 @@ impl Error {
                 | Kind::ConflictingFraming
                 | Kind::UnsupportedCoding
                 | Kind::Chunked
+                | Kind::ResponseFraming
         )
     }
 
-    /// The request exceeded a size limit (request line, header count, head
-    /// bytes, body): 414, 431 or 413.
+    /// The message exceeded a size limit (request line, header count, head
+    /// bytes, body): 414, 431 or 413; for a response head, 502.
     pub fn is_too_large(&self) -> bool {
-        matches!(self.kind, Kind::RequestLineTooLong | Kind::TooManyHeaders | Kind::HeadTooLarge | Kind::BodyTooLarge)
+        matches!(
+            self.kind,
+            Kind::RequestLineTooLong
+                | Kind::TooManyHeaders
+                | Kind::HeadTooLarge
+                | Kind::BodyTooLarge
+                | Kind::ResponseTooLarge
+        )
+    }
+
+    /// The client received a response head it cannot accept (malformed,
+    /// badly framed or too large): 502.
+    pub fn is_response(&self) -> bool {
+        matches!(self.kind, Kind::Response | Kind::ResponseFraming | Kind::ResponseTooLarge)
     }
 
     /// The request asked for an HTTP version other than 1.0 or 1.1: 505.
@@ -152,6 +186,9 @@ impl Error {
             Kind::Version => "unsupported HTTP version",
             Kind::Chunked => "malformed chunked body",
             Kind::BodyTooLarge => "body exceeds the size limit",
+            Kind::Response => "malformed response head",
+            Kind::ResponseFraming => "invalid response framing (Content-Length or Transfer-Encoding)",
+            Kind::ResponseTooLarge => "response head too large",
         }
     }
 }
@@ -190,5 +227,11 @@ mod tests {
         let e = Error::new(Kind::RequestLineTooLong);
         assert!(e.is_too_large() && e.status() == StatusCode::URI_TOO_LONG);
         assert_eq!(e.to_string(), "request line too long");
+        let e = Error::new(Kind::ResponseFraming);
+        assert!(e.is_response() && e.is_framing() && !e.is_parse());
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
+        let e = Error::new(Kind::ResponseTooLarge);
+        assert!(e.is_response() && e.is_too_large());
+        assert!(!Error::new(Kind::Syntax).is_response());
     }
 }

@@ -19,6 +19,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! The [`Client`] is the same shape from the other side: `client.get(url)?`
+//! parks the calling green thread (or blocks a plain OS thread), keeps
+//! connections alive in a per-host pool, and returns an
+//! `http::Response<Body>` whose body streams. The [`client`] module docs
+//! describe a request step by step, the pool, retries and timeouts.
+//!
 //! # Map
 //!
 //! | module | job |
@@ -30,6 +36,7 @@
 //! | `chunked` | the chunked coding, decoded without I/O |
 //! | `payload` | [`Payload`]: outgoing bodies (bytes, a reader, a file range via sendfile) |
 //! | `date` | the `Date` header, formatted once a second per worker |
+//! | [`client`] | [`Client`]: requests, the per-host pool, response parsing |
 //!
 //! # Protocol behaviour
 //!
@@ -78,6 +85,7 @@
 
 mod body;
 mod chunked;
+pub mod client;
 mod conn;
 mod date;
 mod error;
@@ -86,6 +94,7 @@ mod payload;
 mod server;
 
 pub use body::Body;
+pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use parse::{parse_request, BodyFraming, Limits, Parsed, MAX_HEADERS, MAX_HEADER_BYTES, MAX_REQUEST_LINE};
 pub use payload::Payload;

@@ -339,7 +339,7 @@ fn is_other_version(buf: &[u8]) -> bool {
 /// RFC 9112 §2.2: a line end is CRLF. httparse also accepts a lone LF, a
 /// leniency the RFC allows and we decline. (A lone CR is already an
 /// httparse error.)
-fn reject_bare_lf(head: &[u8]) -> Result<(), Error> {
+pub(crate) fn reject_bare_lf(head: &[u8]) -> Result<(), Error> {
     // httparse refuses a CR not followed by LF, so in a head it accepted
     // every CR starts a CRLF: a bare LF exists exactly when there are more
     // LFs than CRs. Two counts vectorise; a look-behind per byte does not.
@@ -491,7 +491,7 @@ fn transfer_encoding(map: &HeaderMap) -> Result<(), Error> {
 
 /// All Content-Length lines and list elements must be `1*DIGIT`, fit in u64,
 /// and agree (RFC 9112 §6.3 rule 5, RFC 9110 §8.6).
-fn content_length(map: &HeaderMap) -> Result<u64, Error> {
+pub(crate) fn content_length(map: &HeaderMap) -> Result<u64, Error> {
     let bad = || Error::new(Kind::ContentLength);
     let mut len = None;
     for value in map.get_all(header::CONTENT_LENGTH) {
@@ -523,7 +523,7 @@ fn has_token(map: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
 
 /// RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with
 /// `keep-alive`, and never with `close`.
-fn keep_alive(map: &HeaderMap, version: Version) -> bool {
+pub(crate) fn keep_alive(map: &HeaderMap, version: Version) -> bool {
     if has_token(map, header::CONNECTION, "close") {
         return false;
     }

@@ -90,6 +90,19 @@ impl Payload {
         }
     }
 
+    /// A second copy of a body held in memory (empty, static or owned
+    /// bytes), for the client to send again on a fresh connection; `None`
+    /// for a reader or a file, which sending consumes. Owned bytes are copied.
+    pub(crate) fn try_clone(&self) -> Option<Payload> {
+        let kind = match &self.kind {
+            Kind::Empty => Kind::Empty,
+            Kind::Static(b) => Kind::Static(b),
+            Kind::Owned(b) => Kind::Owned(b.clone()),
+            Kind::Reader { .. } | Kind::File { .. } => return None,
+        };
+        Some(Payload { kind })
+    }
+
     /// Whether the body is known to be empty.
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
