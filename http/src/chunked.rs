@@ -29,6 +29,12 @@ use crate::error::{Error, Kind};
 /// Longest chunk-size line, extensions included, in bytes without its CRLF.
 pub(crate) const MAX_CHUNK_LINE: usize = 4096;
 
+/// Most extension bytes (everything after the size digits) in one whole
+/// body. Extensions carry no data, so without a total a client could send
+/// thousands of framing bytes per body byte and pass the body limit, which
+/// counts data only.
+pub(crate) const MAX_CHUNK_EXT_TOTAL: usize = 16 * 1024;
+
 /// Where the decoder is in the chunked grammar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -79,6 +85,8 @@ pub(crate) struct ChunkedDecoder {
     digits: u8,
     /// Bytes of the current size line (digits and extension).
     line: usize,
+    /// Extension bytes in the whole body so far.
+    ext_total: usize,
     /// Bytes of the trailer section so far.
     trailer: usize,
     /// Longest trailer section accepted.
@@ -91,7 +99,16 @@ impl ChunkedDecoder {
     /// A decoder at the start of a chunked body; a trailer section longer than
     /// `max_trailer` bytes is an error.
     pub(crate) fn new(max_trailer: usize) -> ChunkedDecoder {
-        ChunkedDecoder { state: State::SizeStart, size: 0, digits: 0, line: 0, trailer: 0, max_trailer, colon: false }
+        ChunkedDecoder {
+            state: State::SizeStart,
+            size: 0,
+            digits: 0,
+            line: 0,
+            ext_total: 0,
+            trailer: 0,
+            max_trailer,
+            colon: false,
+        }
     }
 
     /// Whether the whole body, trailers and final CRLF included, has been read.
@@ -193,7 +210,8 @@ impl ChunkedDecoder {
     /// extension text, or the CR that ends the line.
     fn ext_byte(&mut self, b: u8) -> Result<State, Error> {
         self.line += 1;
-        if self.line > MAX_CHUNK_LINE {
+        self.ext_total += 1;
+        if self.line > MAX_CHUNK_LINE || self.ext_total > MAX_CHUNK_EXT_TOTAL {
             return Err(Error::new(Kind::Chunked));
         }
         match b {
@@ -340,6 +358,33 @@ mod tests {
         let r = d.decode(trailers.as_bytes(), 0).unwrap();
         assert!(d.is_done());
         assert_eq!(r.consumed, trailers.len());
+    }
+
+    #[test]
+    fn extensions_are_bounded_per_body_not_only_per_line() {
+        // Each line is within MAX_CHUNK_LINE; together they pass the total.
+        let line = format!("1;{}\r\nx\r\n", "a".repeat(1000));
+        let mut d = ChunkedDecoder::new(1024);
+        let mut err = None;
+        for i in 0..MAX_CHUNK_EXT_TOTAL / 1000 + 2 {
+            let mut input = line.as_bytes();
+            loop {
+                match d.decode(input, usize::MAX) {
+                    Ok(r) if r.consumed == 0 => break,
+                    Ok(r) => input = &input[r.consumed..],
+                    Err(e) => {
+                        err = Some((i, e));
+                        break;
+                    }
+                }
+            }
+            if err.is_some() {
+                break;
+            }
+        }
+        let (i, e) = err.expect("the extension total is enforced");
+        assert_eq!(i, MAX_CHUNK_EXT_TOTAL / 1001, "refused at the line that passes the total");
+        assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
     }
 
     #[test]
