@@ -21,6 +21,10 @@ use weft_http::{Body, Payload, Server};
 
 use crate::response::{BODY, CONTENT_TYPE as TEXT_PLAIN};
 
+/// Above the idle mode's 10,000 connections plus its warm-up one (the
+/// default limit is 10,000), under the 20,000 descriptors a process may have.
+const MAX_CONNECTIONS: usize = 19_000;
+
 /// The server's runtime: it serves until the process exits.
 static RUNTIME: OnceLock<weft::Runtime> = OnceLock::new();
 

@@ -388,17 +388,35 @@ fn check_host(hosts: usize, host: Option<&[u8]>, version: Version) -> Result<(),
     }
 }
 
+/// RFC 3986 unreserved and sub-delims characters: what a reg-name may hold
+/// besides pct-encodings. A table, since every request's Host is scanned.
+static HOST_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let extra = b"-._~!$&'()*+,;=";
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// RFC 3986 `host [ ":" port ]` with no userinfo: an IP-literal in brackets
 /// or a reg-name / IPv4 address (unreserved, pct-encoded, sub-delims), then
 /// optionally a port of 1 to 5 digits that fits a u16. A byte scan, since
 /// it runs on every request.
 fn valid_host(h: &[u8]) -> bool {
-    let sub_delim = |b: u8| b"!$&'()*+,;=".contains(&b);
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    let reg_name = |b: u8| HOST_CHARS[usize::from(b)];
     let (host, port) = if h.first() == Some(&b'[') {
         let Some(close) = h.iter().position(|&b| b == b']') else { return false };
         let inside = &h[1..close];
-        let ok = !inside.is_empty() && inside.iter().all(|&b| unreserved(b) || sub_delim(b) || b == b':');
+        let ok = !inside.is_empty() && inside.iter().all(|&b| reg_name(b) || b == b':');
         if !ok {
             return false;
         }
@@ -421,7 +439,7 @@ fn valid_host(h: &[u8]) -> bool {
                 i += 3;
                 continue;
             }
-            if !(unreserved(b) || sub_delim(b)) {
+            if !reg_name(b) {
                 return false;
             }
             i += 1;
