@@ -16,11 +16,19 @@
 //!
 //! Next come the body readers (Content-Length and chunked) and the response
 //! writer, then the connection state machine (keep-alive, pipelining,
-//! timeouts) and the server's accept loop, then the client; a cargo-fuzz
-//! target for the parser belongs alongside them.
+//! timeouts) and the server's accept loop, then the client.
+//!
+//! The parser is fuzzed: `http/fuzz/` holds cargo-fuzz targets, and their
+//! invariant checks also run over the seed corpus in the ordinary tests
+//! (`http/fuzz/README.md`).
 
 mod error;
 mod parse;
+
+// The fuzz targets' checks, for them and for the corpus test; not an API.
+#[cfg(any(test, feature = "invariants"))]
+#[doc(hidden)]
+pub mod invariants;
 
 pub use error::Error;
 pub use parse::{parse_request, BodyFraming, Limits, Parsed, MAX_HEADERS, MAX_HEADER_BYTES, MAX_REQUEST_LINE};
