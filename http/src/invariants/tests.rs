@@ -190,3 +190,14 @@ fn known_weakness_505_or_400_depends_on_segmentation() {
     assert_eq!(parse_request(whole, &limits).unwrap_err().kind(), Kind::Syntax);
     check_pipeline(&fuzz_input(255, first.len() as u16, whole));
 }
+
+// --- regressions found by fuzzing -------------------------------------------------
+//
+// Minimised fuzz inputs (`cargo fuzz tmin`), in the fuzz layout: five control
+// bytes, then the payload.
+
+#[test]
+fn regression_fragment_in_target_was_dropped() {
+    // parse_request: accepted with the target kept as `/`.
+    assert_eq!(check_request(b"\x10\x00POST /# HTTP/1.1\r\nHost:\r\n\r\n"), Some(Seen::Error));
+}

@@ -330,6 +330,17 @@ fn target_forms_must_suit_the_method() {
     }
 }
 
+#[test]
+fn target_with_fragment_is_400() {
+    // Found by the parse_request fuzz target: `http::Uri` drops the fragment,
+    // so these were accepted as `/`, `/p?q` and `http://a/`.
+    for line in ["GET /# HTTP/1.1", "GET /p?q#f HTTP/1.1", "GET http://a/#f HTTP/1.1", "OPTIONS *# HTTP/1.1"] {
+        let buf = format!("{line}\r\nHost: a\r\n\r\n");
+        let e = parse_request(buf.as_bytes(), &Limits::default()).unwrap_err();
+        assert_eq!(e.kind(), Kind::Uri, "{line:?}");
+    }
+}
+
 // --- Content-Length ----------------------------------------------------------
 
 #[test]
