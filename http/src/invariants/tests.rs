@@ -182,6 +182,17 @@ fn known_weakness_414_or_400_depends_on_segmentation() {
 }
 
 #[test]
+fn known_weakness_414_or_431_depends_on_segmentation() {
+    // Found by the parse_pipeline fuzz target; `cargo fuzz tmin` reduced it
+    // to `o` then `o` with a 1-byte line limit and a 0-byte head limit.
+    check_pipeline(b"\x01\x00\x00\x01ooo");
+    let limits = Limits::default().max_request_line(12).max_header_bytes(0);
+    let whole = b"GET /aaaaaaaaaaaa HTTP/1.1\r\n";
+    assert_eq!(parse_request(b"G", &limits).unwrap_err().kind(), Kind::HeadTooLarge);
+    assert_eq!(parse_request(whole, &limits).unwrap_err().kind(), Kind::RequestLineTooLong);
+}
+
+#[test]
 fn known_weakness_505_or_400_depends_on_segmentation() {
     let limits = Limits::default();
     let first = b"GET / HTTP/2";
