@@ -289,6 +289,7 @@ fn check_complete(buf: &[u8], limits: &Limits, got: &Head) {
     let v11 = got.version == Version::HTTP_11;
     let hosts = raw.values("host").count();
     assert!(hosts <= 1 && (hosts == 1 || !v11), "{hosts} Host fields accepted on {:?}", got.version);
+    assert!(raw.values("host").all(|h| !h.contains(&b'@')), "userinfo accepted in Host");
     let connection: Vec<&[u8]> = raw.elements("connection").collect();
     let close = connection.iter().any(|t| t.eq_ignore_ascii_case(b"close"));
     let keep_alive = connection.iter().any(|t| t.eq_ignore_ascii_case(b"keep-alive"));
@@ -333,6 +334,8 @@ fn check_request_line(raw: &RawHead<'_>, limits: &Limits, got: &Head) {
     } else {
         assert!(uri.scheme().is_some() && uri.authority().is_some(), "target {:?} for {}", Lossy(target), got.method);
     }
+    // RFC 9110 §4.2.4: userinfo in a target URI is an error, as in Host.
+    assert!(uri.authority().is_none_or(|a| !a.as_str().contains('@')), "userinfo accepted in {uri}");
 }
 
 /// The header map holds exactly the field lines, in order, except that

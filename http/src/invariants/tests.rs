@@ -212,3 +212,10 @@ fn regression_fragment_in_target_was_dropped() {
     // parse_request: accepted with the target kept as `/`.
     assert_eq!(check_request(b"\x10\x00POST /# HTTP/1.1\r\nHost:\r\n\r\n"), Some(Seen::Error));
 }
+
+#[test]
+fn regression_userinfo_in_absolute_form_was_accepted() {
+    // Found by probing rather than fuzzing (no seed had userinfo): Host and
+    // CONNECT rejected `u@a`, absolute-form accepted it.
+    assert_eq!(check_request(b"\xff\x1f\xff\x00\x00GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n"), Some(Seen::Error));
+}

@@ -324,6 +324,8 @@ fn target_forms_must_suit_the_method() {
         "CONNECT a HTTP/1.1",
         "CONNECT u@a:443 HTTP/1.1",
         "GET http:/p HTTP/1.1",
+        "GET http://u@a/ HTTP/1.1",
+        "GET http://u:p@a:80/p HTTP/1.1",
         "GET p HTTP/1.1",
     ] {
         assert_eq!(bad(line), BAD, "{line:?}");
