@@ -40,9 +40,11 @@
 //! 3. `Complete` is re-derived from the raw bytes by an independent, simpler
 //!    reading of RFC 9112: `head_len` ends the first CRLFCRLF; the head has no
 //!    bare CR or LF and no control bytes; the request line is three parts
-//!    separated by single spaces; every field name is a token; the header map
-//!    holds exactly the field lines' values; Host, Content-Length,
-//!    Transfer-Encoding, Connection and Expect mean what `parse.rs` documents.
+//!    separated by single spaces, with a target of a form that suits the
+//!    method, kept verbatim if origin-form, and without userinfo; every field
+//!    name is a token; the header map holds exactly the field lines' values;
+//!    Host, Content-Length, Transfer-Encoding, Connection and Expect mean what
+//!    `parse.rs` documents.
 //!    Parsing `&buf[..head_len]` alone gives the same result, and prefixes of
 //!    the head are `Partial`: a valid request must never be rejected, or
 //!    accepted differently, because it arrived in pieces.
@@ -182,6 +184,7 @@ impl XorShift {
 
 /// A parse result that can be compared: `Parts` and `Error` are not
 /// `PartialEq`, so the head is taken apart and the error kept as its kind.
+/// The head is boxed, being some 240 bytes against the others' one.
 #[derive(Debug, PartialEq)]
 enum Outcome {
     Partial,
@@ -189,6 +192,7 @@ enum Outcome {
     Error(Kind),
 }
 
+/// `Parsed::Complete`'s fields, with `Parts` taken apart.
 #[derive(Debug, PartialEq)]
 struct Head {
     method: Method,
