@@ -38,8 +38,7 @@ pub fn start(reuse_port: bool, workers: usize) -> io::Result<u16> {
             .build()
             .expect("the weft server runtime")
     });
-    let server =
-        if reuse_port { Server::builder().reuse_port(true).bind("127.0.0.1:0")? } else { Server::bind("127.0.0.1:0")? };
+    let server = Server::builder().reuse_port(reuse_port).max_connections(MAX_CONNECTIONS).bind("127.0.0.1:0")?;
     let port = server.local_addr().port();
     let serving = rt.spawn(move || server.serve(hello));
     // Nothing shuts the server down (the process exits instead), so

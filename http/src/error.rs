@@ -163,7 +163,7 @@ impl Error {
         self.kind == Kind::Expectation
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "invariants"))]
     pub(crate) fn kind(&self) -> Kind {
         self.kind
     }

@@ -82,6 +82,12 @@
 //! of idleness it gives the unused part of its stack back to the OS
 //! ([`weft::shrink_stack`]) and waits with a one-byte peek. About 5 KiB of
 //! server memory per idle connection remains, stack included.
+//!
+//! # Fuzzing
+//!
+//! The parser is fuzzed: `http/fuzz/` holds cargo-fuzz targets, and their
+//! invariant checks also run over the seed corpus in the ordinary tests
+//! (`http/fuzz/README.md`).
 
 mod body;
 mod chunked;
@@ -92,6 +98,11 @@ mod error;
 mod parse;
 mod payload;
 mod server;
+
+// The fuzz targets' checks, for them and for the corpus test; not an API.
+#[cfg(any(test, feature = "invariants"))]
+#[doc(hidden)]
+pub mod invariants;
 
 pub use body::Body;
 pub use client::{Client, ClientBuilder};

@@ -38,6 +38,8 @@
 //! | version not of the form `HTTP/d.d` | 400 | 9112 §2.3 |
 //! | HTTP/1.1 without Host; any request with two Host lines or an invalid one | 400 | 9112 §3.2 |
 //! | target form that does not suit the method (`*` only for OPTIONS, authority-form only and always for CONNECT) | 400 | 9112 §3.2.3, §3.2.4 |
+//! | `#` in the target (no target form has a fragment; `http::Uri` would drop it silently) | 400 | 9112 §3.2 |
+//! | userinfo (`u@`) in an absolute-form target, as in Host and CONNECT's authority | 400 | 9110 §4.2.4 |
 //! | Content-Length and Transfer-Encoding together | 400 | 9112 §6.1, §6.3 rule 3 |
 //! | Transfer-Encoding on HTTP/1.0 | 400 | 9112 §6.1 |
 //! | Transfer-Encoding whose final coding is not `chunked`, or `chunked` twice | 400 | 9112 §6.3 rule 4, §7 |
@@ -351,11 +353,14 @@ pub(crate) fn reject_bare_lf(head: &[u8]) -> Result<(), Error> {
 }
 
 /// Converts the request target and checks its form suits the method
-/// (RFC 9112 §3.2): origin-form `/p?q`, absolute-form `http://a/p`,
+/// (RFC 9112 §3.2), with no fragment: origin-form `/p?q`, absolute-form `http://a/p`,
 /// authority-form `a:443` (CONNECT only, and CONNECT needs it), asterisk-form
 /// `*` (OPTIONS only).
 fn parse_target(method: &Method, target: &str) -> Result<Uri, Error> {
     let bad = || Error::new(Kind::Uri);
+    if target.contains('#') {
+        return Err(bad());
+    }
     let uri: Uri = target.parse().map_err(|_| bad())?;
     let connect = method == Method::CONNECT;
     let ok = if target == "*" {
@@ -363,7 +368,7 @@ fn parse_target(method: &Method, target: &str) -> Result<Uri, Error> {
     } else if target.starts_with('/') {
         !connect
     } else if uri.scheme().is_some() {
-        !connect && uri.authority().is_some()
+        !connect && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
     } else {
         // Authority-form: host and port, nothing else.
         connect

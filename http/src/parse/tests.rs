@@ -6,6 +6,7 @@
 use http::StatusCode;
 
 use super::*;
+use crate::invariants::XorShift;
 
 const GET: &[u8] = b"GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n";
 
@@ -323,9 +324,22 @@ fn target_forms_must_suit_the_method() {
         "CONNECT a HTTP/1.1",
         "CONNECT u@a:443 HTTP/1.1",
         "GET http:/p HTTP/1.1",
+        "GET http://u@a/ HTTP/1.1",
+        "GET http://u:p@a:80/p HTTP/1.1",
         "GET p HTTP/1.1",
     ] {
         assert_eq!(bad(line), BAD, "{line:?}");
+    }
+}
+
+#[test]
+fn target_with_fragment_is_400() {
+    // Found by the parse_request fuzz target: `http::Uri` drops the fragment,
+    // so these were accepted as `/`, `/p?q` and `http://a/`.
+    for line in ["GET /# HTTP/1.1", "GET /p?q#f HTTP/1.1", "GET http://a/#f HTTP/1.1", "OPTIONS *# HTTP/1.1"] {
+        let buf = format!("{line}\r\nHost: a\r\n\r\n");
+        let e = parse_request(buf.as_bytes(), &Limits::default()).unwrap_err();
+        assert_eq!(e.kind(), Kind::Uri, "{line:?}");
     }
 }
 
@@ -454,24 +468,6 @@ fn expect_other_than_continue_is_417() {
 
 // --- generated and mutated inputs ---------------------------------------------
 
-/// A fixed-seed xorshift64: the tests below are deterministic.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn generated_header_sets_round_trip() {
     let names = ["X-A", "Accept", "User-Agent", "X-Long-Name-Here", "Cookie", "ETag"];
@@ -514,7 +510,7 @@ fn mutated_requests_never_panic_and_map_to_error_statuses() {
             let at = rng.below(buf.len() + 1);
             match rng.below(3) {
                 0 if at < buf.len() => buf[at] ^= 1 << rng.below(8),
-                1 => buf.insert(at, rng.next() as u8),
+                1 => buf.insert(at, rng.next_u64() as u8),
                 _ if at < buf.len() => {
                     buf.remove(at);
                 }
