@@ -39,6 +39,7 @@
 //! | HTTP/1.1 without Host; any request with two Host lines or an invalid one | 400 | 9112 §3.2 |
 //! | target form that does not suit the method (`*` only for OPTIONS, authority-form only and always for CONNECT) | 400 | 9112 §3.2.3, §3.2.4 |
 //! | `#` in the target (no target form has a fragment; `http::Uri` would drop it silently) | 400 | 9112 §3.2 |
+//! | a target byte RFC 3986 excludes (`\`, `{`, `}`, `|`, `^`, `"`, `` ` ``, `<`, `>`, non-ASCII) or a bad `%` escape | 400 | 9112 §3.2, 3986 §2 |
 //! | userinfo (`u@`) in an absolute-form target, as in Host and CONNECT's authority | 400 | 9110 §4.2.4 |
 //! | Content-Length and Transfer-Encoding together | 400 | 9112 §6.1, §6.3 rule 3 |
 //! | Transfer-Encoding on HTTP/1.0 | 400 | 9112 §6.1 |
@@ -358,7 +359,7 @@ pub(crate) fn reject_bare_lf(head: &[u8]) -> Result<(), Error> {
 /// `*` (OPTIONS only).
 fn parse_target(method: &Method, target: &str) -> Result<Uri, Error> {
     let bad = || Error::new(Kind::Uri);
-    if target.contains('#') {
+    if !valid_target_chars(target.as_bytes()) {
         return Err(bad());
     }
     let uri: Uri = target.parse().map_err(|_| bad())?;
@@ -391,6 +392,30 @@ fn check_host(hosts: usize, host: Option<&[u8]>, version: Version) -> Result<(),
         (1, Some(h)) if h.is_empty() || valid_host(h) => Ok(()),
         _ => Err(Error::new(Kind::Host)),
     }
+}
+
+/// Whether every byte of a request target is one RFC 3986 allows in a URI
+/// without a fragment: unreserved, sub-delims, `:/?@[]`, and `%` starting a
+/// valid pct-encoding. `http::Uri` is more lenient (`{}|^"\`, non-ASCII,
+/// `%zz`, a `#` it then drops); a backslash in particular is a smuggling
+/// vector, since some back-ends read it as `/`.
+fn valid_target_chars(t: &[u8]) -> bool {
+    let mut i = 0;
+    while i < t.len() {
+        let b = t[i];
+        if b == b'%' {
+            if !(i + 2 < t.len() && t[i + 1].is_ascii_hexdigit() && t[i + 2].is_ascii_hexdigit()) {
+                return false;
+            }
+            i += 3;
+            continue;
+        }
+        if !(HOST_CHARS[usize::from(b)] || b":/?@[]".contains(&b)) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// RFC 3986 unreserved and sub-delims characters: what a reg-name may hold

@@ -551,3 +551,14 @@ fn host_validation_accepts_rfc3986_hosts_and_nothing_else() {
         assert!(!valid_host(bad.as_bytes()), "{bad}");
     }
 }
+
+#[test]
+fn targets_with_characters_rfc3986_excludes_are_refused() {
+    use super::valid_target_chars;
+    for ok in ["/", "/a/b?c=d&e=f", "/%20x", "*", "http://a:80/p?q", "a:443", "/~user/[x]@:;!$&'()*+,="] {
+        assert!(valid_target_chars(ok.as_bytes()), "{ok}");
+    }
+    for bad in ["/a\\b", "/{x}", "/a|b", "/a^b", "/\"q\"", "/`", "/<x>", "/é", "/%zz", "/%4", "/a#f", "/a b"] {
+        assert!(!valid_target_chars(bad.as_bytes()), "{bad}");
+    }
+}
