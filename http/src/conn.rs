@@ -18,7 +18,8 @@
 //!    rest is drained (up to `max_drain`) or the connection will close.
 //! 5. **Write the response** into the write buffer. Responses to pipelined
 //!    requests accumulate there and go out in one write when the buffer
-//!    holds no further complete request (or holds a lot), so `n` pipelined
+//!    holds no further complete request (or holds a lot, or a request
+//!    expecting `100 Continue` is next), so `n` pipelined
 //!    requests cost one read and one write, not `n`.
 
 use std::io;
@@ -150,6 +151,13 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
             BodyFraming::Chunked => Framing::Chunked(ChunkedDecoder::new(config.limits.get_max_header_bytes())),
         };
         let send_continue = expect_continue && !matches!(framing, Framing::Done);
+        // The body writes its `100 Continue` straight to the socket on the
+        // handler's first read, so the responses still held for earlier
+        // pipelined requests must be on the wire first: a 100 ahead of them
+        // would read as the interim response to the wrong request.
+        if send_continue && payload::flush(&mut &**stream, &mut out).is_err() {
+            return;
+        }
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
         let home: Arc<dyn Home> = slot.clone();
         let body = Body::from_conn(inbound, framing, home, body_config);
