@@ -404,7 +404,8 @@ fn expect_other_than_100_continue_is_417_and_closes() {
         let (handler, calls) = recorded(echo);
         let server = TestServer::with_defaults(rt, handler);
         let mut client = server.client();
-        let response = client.request("POST /e HTTP/1.1\r\nHost: t\r\nExpect: something-else\r\nContent-Length: 5\r\n\r\n");
+        let response =
+            client.request("POST /e HTTP/1.1\r\nHost: t\r\nExpect: something-else\r\nContent-Length: 5\r\n\r\n");
         response.assert_status(417);
         assert!(response.closes());
         client.expect_closed();
@@ -449,7 +450,8 @@ fn parse_imf_fixdate(date: &str) -> u64 {
         date[r].parse().unwrap()
     };
     let (day, year, hour, min, sec) = (num(5..7), num(12..16), num(17..19), num(20..22), num(23..25));
-    let month = MONTHS.iter().position(|m| *m == &date[8..11]).unwrap_or_else(|| panic!("month in {date:?}")) as u64 + 1;
+    let month =
+        MONTHS.iter().position(|m| *m == &date[8..11]).unwrap_or_else(|| panic!("month in {date:?}")) as u64 + 1;
     assert!((1..=31).contains(&day) && hour < 24 && min < 60 && sec < 61, "{date:?}");
     // Days from civil (Howard Hinnant), written independently of the server's.
     let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
@@ -494,8 +496,11 @@ fn an_unread_small_body_is_drained_and_the_connection_reused() {
         // would show up in the handler's calls.
         let smuggled = get("/smuggled").repeat(50).into_bytes();
         for framing in ["length", "chunked"] {
-            let request =
-                if framing == "length" { post("/ignore", &smuggled) } else { post_chunked("/ignore", &smuggled, &[100]) };
+            let request = if framing == "length" {
+                post("/ignore", &smuggled)
+            } else {
+                post_chunked("/ignore", &smuggled, &[100])
+            };
             let response = client.request(request);
             assert_eq!(response.text(), "ignored");
             assert!(!response.closes(), "a small unread {framing} body is drained: {response:?}");

@@ -134,7 +134,12 @@ impl Response {
 
     /// Panics unless the status is `status`, showing the whole response.
     pub fn assert_status(&self, status: u16) -> &Response {
-        assert_eq!(self.status, status, "unexpected status in {self:?} (body {:?})", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status in {self:?} (body {:?})",
+            String::from_utf8_lossy(&self.body)
+        );
         self
     }
 }
@@ -268,8 +273,7 @@ pub fn parse_response(buf: &[u8], head: bool, eof: bool) -> Result<Option<(Respo
     let rest = status_line.strip_prefix("HTTP/1.1 ").ok_or_else(|| format!("bad status line {status_line:?}"))?;
     let (code, reason) = rest.split_at_checked(3).ok_or_else(|| format!("bad status line {status_line:?}"))?;
     let reason = reason.strip_prefix(' ').ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    if !code.bytes().all(|b| b.is_ascii_digit()) || !reason.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-    {
+    if !code.bytes().all(|b| b.is_ascii_digit()) || !reason.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
         return Err(format!("bad status line {status_line:?}"));
     }
     let status: u16 = code.parse().map_err(|_| format!("bad status code in {status_line:?}"))?;
@@ -285,8 +289,14 @@ pub fn parse_response(buf: &[u8], head: bool, eof: bool) -> Result<Option<(Respo
         }
         headers.push((name.to_owned(), value.to_owned()));
     }
-    let mut response =
-        Response { status, reason: reason.to_owned(), headers, body: Vec::new(), chunked: false, close_delimited: false };
+    let mut response = Response {
+        status,
+        reason: reason.to_owned(),
+        headers,
+        body: Vec::new(),
+        chunked: false,
+        close_delimited: false,
+    };
 
     let values = |name: &str| -> Vec<String> {
         response.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect()
@@ -400,7 +410,8 @@ pub fn get(path: &str) -> String {
 
 /// `POST path` on HTTP/1.1 with a Content-Length body.
 pub fn post(path: &str, body: &[u8]) -> Vec<u8> {
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    let mut request =
+        format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     request.extend_from_slice(body);
     request
 }
