@@ -437,6 +437,31 @@ fn expect_100_continue_after_a_pipelined_request_keeps_the_response_order() {
     });
 }
 
+#[test]
+fn expect_100_continue_with_the_body_streamed_into_the_response() {
+    each_runtime("expectstream", |rt| {
+        // The handler answers at once with a payload that reads the request
+        // body: the final response starts before the body is read, so a 100
+        // Continue can no longer be sent (it would land inside the chunked
+        // response body). The client, per RFC 9110 §10.1.1, sends the body
+        // anyway once it sees a final response that is not an error.
+        let server = TestServer::with_defaults(rt, |req: Request<Body>| Response::new(Payload::reader(req.into_body())));
+        let mut client = server.client();
+        client.send("POST /s HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        client.wait_for(b"\r\n\r\n");
+        client.send("hello");
+        let response = client.response();
+        response.assert_status(200);
+        assert!(response.chunked);
+        assert_eq!(response.body, b"hello");
+        // The body never came home: the connection closes.
+        assert!(response.closes());
+        client.expect_closed();
+        drop(client);
+        server.stop();
+    });
+}
+
 /// Seconds since the Unix epoch of an IMF-fixdate (`Sun, 06 Nov 1994
 /// 08:49:37 GMT`), checking every part of its shape.
 fn parse_imf_fixdate(date: &str) -> u64 {

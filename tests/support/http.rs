@@ -222,6 +222,15 @@ impl Client {
         }
     }
 
+    /// Reads until the received, unparsed bytes contain `needle` (left in
+    /// place for the response reader).
+    pub fn wait_for(&mut self, needle: &[u8]) {
+        while find(&self.buf, needle).is_none() {
+            let n = self.fill().unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}"));
+            assert!(n > 0, "closed while waiting for {needle:?}; received {:?}", self.lossy());
+        }
+    }
+
     /// Whether no byte has arrived that was not read yet: a non-blocking
     /// peek. (Proves only that nothing was delivered before this call.)
     pub fn nothing_received(&self) -> bool {
