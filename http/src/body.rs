@@ -134,9 +134,21 @@ pub(crate) struct Returned {
     pub(crate) continue_owed: bool,
 }
 
+/// An interim `100 Continue` response (RFC 9110 §15.2.1).
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// Where a body's connection goes back to when the body is dropped.
 pub(crate) trait Home: Send + Sync {
     fn give_back(&self, returned: Returned);
+
+    /// Writes the `100 Continue` the body owes, on its first read from the
+    /// socket. A home that may have started the final response by then (a
+    /// body the handler kept, read while the response is sent) must write
+    /// nothing once it has: a 100 after the final response's head would be
+    /// read as part of that response.
+    fn send_continue(&self, stream: &TcpStream) -> io::Result<()> {
+        (&*stream).write_all(CONTINUE)
+    }
 }
 
 /// Settings of one connection-backed body.
@@ -253,8 +265,8 @@ impl ConnBody {
         let inbound = self.inbound.as_mut().expect("a body keeps its connection until dropped");
         if self.config.send_continue {
             self.config.send_continue = false;
-            if inbound.unconsumed().is_empty() {
-                (&*inbound.stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            if let (true, Some(home)) = (inbound.unconsumed().is_empty(), &self.home) {
+                home.send_continue(&inbound.stream)?;
             }
         }
         let limit_left = self.config.limit.saturating_sub(self.read);

@@ -22,7 +22,7 @@
 //!    expecting `100 Continue` is next), so `n` pipelined
 //!    requests cost one read and one write, not `n`.
 
-use std::io;
+use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
@@ -54,17 +54,38 @@ const LINGER_BYTES: usize = 1024 * 1024;
 
 /// Where a request body goes back to: the connection's loop, after the handler.
 #[derive(Default)]
-struct Slot(Mutex<Option<Returned>>);
+struct Slot {
+    returned: Mutex<Option<Returned>>,
+    /// Whether the final response to a request expecting `100 Continue` has
+    /// started. A handler may keep the body (in a `Payload::reader`, say)
+    /// and read it while the response is being written; from then on the
+    /// body must not send its 100. The body writes the 100 while holding
+    /// this lock (a weft mutex, since the write may park), so the 100 is on
+    /// the wire wholly before the response's head or not at all.
+    final_started: weft::sync::Mutex<bool>,
+}
 
 impl Home for Slot {
     fn give_back(&self, returned: Returned) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(returned);
+        *self.returned.lock().unwrap_or_else(|e| e.into_inner()) = Some(returned);
+    }
+
+    fn send_continue(&self, stream: &TcpStream) -> io::Result<()> {
+        let started = self.final_started.lock().unwrap_or_else(|e| e.into_inner());
+        if *started {
+            return Ok(());
+        }
+        (&*stream).write_all(body::CONTINUE)
     }
 }
 
 impl Slot {
     fn take(&self) -> Option<Returned> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.returned.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn set_final_started(&self, started: bool) {
+        *self.final_started.lock().unwrap_or_else(|e| e.into_inner()) = started;
     }
 }
 
@@ -155,8 +176,11 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
         // handler's first read, so the responses still held for earlier
         // pipelined requests must be on the wire first: a 100 ahead of them
         // would read as the interim response to the wrong request.
-        if send_continue && payload::flush(&mut &**stream, &mut out).is_err() {
-            return;
+        if send_continue {
+            if payload::flush(&mut &**stream, &mut out).is_err() {
+                return;
+            }
+            slot.set_final_started(false);
         }
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
         let home: Arc<dyn Home> = slot.clone();
@@ -193,6 +217,9 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
         };
 
         // 5. Write the response.
+        if send_continue {
+            slot.set_final_started(true);
+        }
         let response = match response {
             _ if too_large => plain(StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the server's limit"),
             Some(response) => response,
