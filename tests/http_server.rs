@@ -445,7 +445,8 @@ fn expect_100_continue_with_the_body_streamed_into_the_response() {
         // Continue can no longer be sent (it would land inside the chunked
         // response body). The client, per RFC 9110 §10.1.1, sends the body
         // anyway once it sees a final response that is not an error.
-        let server = TestServer::with_defaults(rt, |req: Request<Body>| Response::new(Payload::reader(req.into_body())));
+        let server =
+            TestServer::with_defaults(rt, |req: Request<Body>| Response::new(Payload::reader(req.into_body())));
         let mut client = server.client();
         client.send("POST /s HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
         client.wait_for(b"\r\n\r\n");
