@@ -129,6 +129,8 @@ pub(crate) struct Returned {
     pub(crate) broken: bool,
     /// The body went over its size limit (the server answers 413).
     pub(crate) too_large: bool,
+    /// A read found the chunked framing malformed (the server answers 400).
+    pub(crate) malformed: bool,
     /// A `100 Continue` was still owed when the body was dropped: the client
     /// has not sent the body.
     pub(crate) continue_owed: bool,
@@ -170,7 +172,9 @@ pub(crate) struct BodyConfig {
 /// or goes silent past the read timeout: each is an `io::Error` (the first
 /// two of kind `InvalidData` carrying a [`crate::Error`] whose
 /// [`status`](crate::Error::status) says 413 or 400; `UnexpectedEof`;
-/// `TimedOut`). A body that was not read to its end when dropped is drained
+/// `TimedOut`). In a server handler, the server answers the first two with
+/// that status in place of the handler's response, and closes the
+/// connection. A body that was not read to its end when dropped is drained
 /// by the server (up to a limit) or the connection is closed, so the next
 /// request is never read from body bytes.
 ///
@@ -197,6 +201,7 @@ struct ConnBody {
     content_length: Option<u64>,
     broken: bool,
     too_large: bool,
+    malformed: bool,
 }
 
 impl Body {
@@ -240,6 +245,7 @@ impl Body {
             content_length,
             broken: false,
             too_large: false,
+            malformed: false,
         };
         Body { source: Source::Conn(Box::new(conn)) }
     }
@@ -295,7 +301,13 @@ impl ConnBody {
                 n
             }
             Framing::Chunked(decoder) => loop {
-                let decoded = decoder.decode(inbound.unconsumed(), want).map_err(io::Error::from)?;
+                let decoded = match decoder.decode(inbound.unconsumed(), want) {
+                    Ok(decoded) => decoded,
+                    Err(e) => {
+                        self.malformed = true;
+                        return Err(e.into());
+                    }
+                };
                 let data = &inbound.unconsumed()[decoded.data.clone()];
                 out[..data.len()].copy_from_slice(data);
                 let n = data.len();
@@ -365,6 +377,7 @@ impl Drop for ConnBody {
             framing,
             broken: self.broken,
             too_large: self.too_large,
+            malformed: self.malformed,
             continue_owed: self.config.send_continue,
         });
     }

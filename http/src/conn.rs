@@ -197,10 +197,10 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
 
         // 4. Take the read side back.
         let mut keep_alive = keep_alive && response.is_some() && !shared.shutting_down.load(SeqCst);
-        let mut too_large = false;
+        let (mut too_large, mut malformed) = (false, false);
         inbound = match slot.take() {
             Some(mut returned) => {
-                too_large = returned.too_large;
+                (too_large, malformed) = (returned.too_large, returned.malformed);
                 if keep_alive && !too_large {
                     keep_alive = body::drain(&mut returned, config.max_drain, Some(config.body_timeout));
                 } else {
@@ -222,6 +222,9 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
         }
         let response = match response {
             _ if too_large => plain(StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the server's limit"),
+            // The request was malformed, whatever the handler made of the
+            // failed read: answer as for a malformed head (RFC 9112 §2.2).
+            _ if malformed => plain(StatusCode::BAD_REQUEST, "malformed chunked request body"),
             Some(response) => response,
             None => plain(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed"),
         };
