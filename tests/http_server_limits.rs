@@ -424,3 +424,128 @@ fn beyond_max_connections_a_connection_waits_until_one_closes() {
         assert!(most.load(SeqCst) <= 2, "{} connections served at once", most.load(SeqCst));
     });
 }
+
+/// Valid requests the fuzzer mutates. No HEAD: a response to HEAD cannot
+/// be parsed without knowing it answers one.
+const SEEDS: &[&str] = &[
+    "GET /a?b=c HTTP/1.1\r\nHost: t\r\n\r\n",
+    "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+    "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n1\r\n!\r\n0\r\nT: v\r\n\r\n",
+    "GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "PUT /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    "OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    "GET http://t/abs HTTP/1.1\r\nHost: t\r\nX-A: 1\r\nX-B: two words\r\n\r\n",
+    "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n",
+];
+
+/// Bytes that matter to the grammar, more likely than others.
+const INTERESTING: &[u8] = b"\r\n \t:;,=\"0159aAfFxX-+/\0\x7f\x80\xff";
+
+fn random_byte(rng: &mut XorShift) -> u8 {
+    if rng.one_in(2) {
+        INTERESTING[rng.below(INTERESTING.len())]
+    } else {
+        rng.next_u64() as u8
+    }
+}
+
+/// A seed (or two, pipelined) with one to four random edits, or now and
+/// then plain random bytes.
+fn mutated(rng: &mut XorShift) -> Vec<u8> {
+    if rng.one_in(20) {
+        return (0..1 + rng.below(200)).map(|_| random_byte(rng)).collect();
+    }
+    let mut input = SEEDS[rng.below(SEEDS.len())].as_bytes().to_vec();
+    if rng.one_in(4) {
+        input.extend_from_slice(SEEDS[rng.below(SEEDS.len())].as_bytes());
+    }
+    for _ in 0..1 + rng.below(4) {
+        if input.is_empty() {
+            input.push(random_byte(rng));
+        }
+        let at = rng.below(input.len() + 1);
+        match rng.below(7) {
+            0 if at < input.len() => input[at] = random_byte(rng),
+            1 => input.insert(at, random_byte(rng)),
+            2 if at < input.len() => drop(input.remove(at)),
+            3 => {
+                let (a, b) = (rng.below(input.len()), rng.below(input.len()));
+                let copy = input[a.min(b)..a.max(b)].to_vec();
+                input.splice(at..at, copy);
+            }
+            4 => input.truncate(at),
+            5 => {
+                // A CRLF loses one half.
+                if let Some(i) = input.windows(2).skip(at).position(|w| w == b"\r\n") {
+                    input.remove(at + i + rng.below(2));
+                }
+            }
+            _ => {
+                let end = (at + rng.below(8)).min(input.len());
+                input.drain(at..end);
+            }
+        }
+    }
+    input
+}
+
+/// Panics raised inside weft-http's own code since the hook went in.
+static HTTP_PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts panics located in `http/src`, then reports them as before. Call
+/// after a runtime exists: weft's hook then sits below this one.
+fn count_http_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.location().is_some_and(|l| l.file().contains("http/src")) {
+                HTTP_PANICS.fetch_add(1, SeqCst);
+            }
+            previous(info);
+        }));
+    });
+}
+
+#[test]
+fn random_malformed_requests_are_answered_or_closed_cleanly() {
+    const CASES: usize = 2_000;
+    each_runtime("fuzz", |rt| {
+        count_http_panics();
+        let server = TestServer::start(rt, Server::builder().max_body(64 * 1024), echo);
+        let mut rng = XorShift::new(0x5eed_0f_f022 + rt.workers() as u64);
+        let mut tally = std::collections::BTreeMap::new();
+        for case in 0..CASES {
+            let input = mutated(&mut rng);
+            if support::http::find(&input, b"HEAD").is_some() {
+                continue;
+            }
+            let shown = String::from_utf8_lossy(&input).into_owned();
+            let mut client = server.client();
+            // The server may answer and close before all is written.
+            let _ = std::io::Write::write_all(&mut client.stream(), &input);
+            let _ = client.stream().shutdown(std::net::Shutdown::Write);
+            let mut closed = false;
+            loop {
+                match client.try_response(false) {
+                    Ok(Some(response)) => {
+                        assert!(!closed, "case {case}: a response after Connection: close, for {shown:?}");
+                        let allowed = [100, 200, 400, 408, 413, 414, 417, 431, 501, 505];
+                        assert!(allowed.contains(&response.status), "case {case}: {response:?} for {shown:?}");
+                        closed = response.closes();
+                        *tally.entry(response.status).or_insert(0) += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => panic!("case {case}: {e}, for {shown:?}"),
+                }
+            }
+        }
+        // Still serving, and serving correctly.
+        let mut client = server.client();
+        assert_eq!(client.request(post("/last", b"still here")).body, b"still here");
+        drop(client);
+        server.stop();
+        assert_eq!(HTTP_PANICS.load(SeqCst), 0, "weft-http panicked on malformed input");
+        assert!(tally.get(&200).is_some_and(|&n| n > 50) && tally.get(&400).is_some_and(|&n| n > 50), "{tally:?}");
+    });
+}
