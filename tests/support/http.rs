@@ -250,9 +250,13 @@ impl Client {
 
     /// One read into the buffer; `Ok(0)` at end of stream.
     fn fill(&mut self) -> io::Result<usize> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = (&self.stream).read(&mut chunk)?;
-        self.buf.extend_from_slice(&chunk[..n]);
+        // Read into the heap buffer: a green thread's stack is small.
+        let filled = self.buf.len();
+        self.buf.resize(filled + 16 * 1024, 0);
+        let result = (&self.stream).read(&mut self.buf[filled..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        self.buf.truncate(filled + n);
+        let n = result?;
         if n == 0 {
             self.eof = true;
         }
