@@ -563,3 +563,105 @@ fn an_unread_body_over_max_drain_closes_after_an_intact_response() {
         assert_eq!(calls.targets(), ["/ignore", "/ignore"]);
     });
 }
+
+#[test]
+fn hundreds_of_pipelined_requests_flush_in_batches_and_stay_in_order() {
+    each_runtime("pipe500", |rt| {
+        // 500 responses of 1 KB: the server flushes its batch as it grows
+        // past its flush threshold, while the client still reads.
+        let server = TestServer::with_defaults(rt, |req: Request<Body>| {
+            let n: u64 = req.uri().path()[1..].parse().unwrap();
+            Response::new(Payload::from(pattern(n, 0, 1000)))
+        });
+        let mut client = server.client();
+        let burst: String = (0..500).map(|i| get(&format!("/{i}"))).collect();
+        client.send(burst);
+        for i in 0..500 {
+            let response = client.response();
+            assert!(response.body == pattern(i, 0, 1000), "response {i} out of order or damaged");
+        }
+        drop(client);
+        server.stop();
+    });
+}
+
+#[test]
+fn the_server_owns_the_response_framing() {
+    each_runtime("framing", |rt| {
+        let server = TestServer::with_defaults(rt, |req: Request<Body>| {
+            let builder = Response::builder();
+            match req.uri().path() {
+                // A wrong length and a transfer coding from the handler are replaced.
+                "/lies" => builder
+                    .header("content-length", "999")
+                    .header("transfer-encoding", "chunked")
+                    .body(Payload::from("hi")),
+                // A declared length makes a reader of unknown length sized.
+                "/declared" => builder.header("content-length", "5").body(Payload::reader(Cursor::new(b"hello"))),
+                "/no-content" => builder.status(204).body(Payload::from("dropped")),
+                "/not-modified" => builder.status(304).header("content-length", "42").body(Payload::empty()),
+                "/close" => builder.header("connection", "close").body(Payload::from("bye")),
+                _ => builder.body(Payload::empty()),
+            }
+            .unwrap()
+        });
+        let mut client = server.client();
+        // Pipelined: any stray body byte would break the next response.
+        client.send(format!("{}{}{}{}", get("/lies"), get("/declared"), get("/no-content"), get("/not-modified")));
+        let lies = client.response();
+        assert_eq!((lies.content_length(), lies.chunked, lies.text()), (Some(2), false, "hi"));
+        let declared = client.response();
+        assert_eq!((declared.content_length(), declared.text()), (Some(5), "hello"));
+        let no_content = client.response();
+        no_content.assert_status(204);
+        assert!(no_content.body.is_empty() && no_content.content_length().is_none());
+        let not_modified = client.response();
+        not_modified.assert_status(304);
+        assert_eq!(not_modified.content_length(), Some(42), "304 keeps the length it describes");
+        // The handler's Connection: close is honoured.
+        let close = client.request(get("/close"));
+        assert_eq!(close.text(), "bye");
+        assert!(close.closes());
+        client.expect_closed();
+        server.stop();
+    });
+}
+
+/// A reader that yields `good` bytes, then fails.
+struct FailingReader {
+    good: usize,
+}
+
+impl Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.good == 0 {
+            return Err(std::io::Error::other("the response body's source failed"));
+        }
+        let n = buf.len().min(self.good);
+        buf[..n].fill(b'x');
+        self.good -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_response_body_that_fails_midway_is_never_framed_as_complete() {
+    each_runtime("truncated", |rt| {
+        let server = TestServer::with_defaults(rt, |req: Request<Body>| match req.uri().path() {
+            "/failing" => Response::new(Payload::reader(FailingReader { good: 50_000 })),
+            "/short" => Response::new(Payload::sized_reader(Cursor::new(vec![b'x'; 1000]), 5000)),
+            _ => Response::new(Payload::empty()),
+        });
+        // The client must see a broken message (no last chunk, fewer bytes
+        // than declared) followed by the close, never a complete response.
+        for path in ["/failing", "/short"] {
+            let mut client = server.client();
+            client.send(get(path));
+            match client.try_response(false) {
+                Err(e) => assert!(e.contains("connection closed inside"), "{path}: {e}"),
+                Ok(response) => panic!("{path}: a broken body was framed as complete: {response:?}"),
+            }
+        }
+        server.stop();
+    });
+}

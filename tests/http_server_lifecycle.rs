@@ -171,3 +171,23 @@ fn a_thousand_concurrent_keep_alive_clients_are_echoed() {
         server.stop();
     });
 }
+
+#[test]
+fn shutdown_before_serve_makes_serve_return_at_once() {
+    each_runtime("early", |rt| {
+        let server = weft_http::Server::bind("127.0.0.1:0").unwrap();
+        server.handle().shutdown();
+        let result = run_green(rt, move || server.serve(echo));
+        result.expect("serve returns Ok");
+    });
+}
+
+#[test]
+fn shutdown_racing_the_start_of_serve_makes_serve_return() {
+    each_runtime("race", |rt| {
+        for _ in 0..50 {
+            let server = TestServer::with_defaults(rt, echo);
+            server.stop();
+        }
+    });
+}

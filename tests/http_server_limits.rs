@@ -549,3 +549,38 @@ fn random_malformed_requests_are_answered_or_closed_cleanly() {
         assert!(tally.get(&200).is_some_and(|&n| n > 50) && tally.get(&400).is_some_and(|&n| n > 50), "{tally:?}");
     });
 }
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let dir = support::TempDir::new("http-sendfile");
+    let path = dir.join("sparse");
+    // 256 MB of holes: far more than the socket buffers hold, no disk used.
+    std::fs::File::create(&path).unwrap().set_len(256 << 20).unwrap();
+    each_runtime("stalled", move |rt| {
+        let path = path.clone();
+        let server = TestServer::start(rt, Server::builder().write_timeout(SHORT), move |req: Request<Body>| {
+            let huge = 256 << 20;
+            match req.uri().path() {
+                "/file" => Response::new(Payload::file(std::fs::File::open(&path).unwrap()).unwrap()),
+                "/reader" => Response::new(Payload::sized_reader(std::io::repeat(b'x'), huge)),
+                _ => Response::new(Payload::reader(std::io::Read::take(std::io::repeat(b'x'), huge))),
+            }
+        });
+        let clients: Vec<Client> = ["/file", "/reader", "/chunked"]
+            .into_iter()
+            .map(|path| {
+                let mut client = server.client();
+                client.send(get(path));
+                // Being answered: the connection is accepted and writing.
+                client.wait_for(b"\r\n\r\n");
+                client
+            })
+            .collect();
+        // The three connections are busy writing, so the shutdown waits
+        // for them: `serve` returns only because each write timed out.
+        let start = Instant::now();
+        server.stop();
+        assert!(start.elapsed() >= SHORT, "serve returned after {:?}", start.elapsed());
+        drop(clients);
+    });
+}
