@@ -180,10 +180,8 @@ fn a_request_line_over_the_limit_is_414_even_before_its_end() {
         // Whole, and without its line end (the server must not wait for it).
         for request in [get(&long), format!("GET {long}")] {
             let mut client = server.client();
-            let response = client.request(request);
+            let response = client.last_request(request);
             response.assert_status(414);
-            assert!(response.closes());
-            client.expect_closed();
         }
         // Just inside the limit: `GET ` + target + ` HTTP/1.1` is 64 bytes.
         let mut client = server.client();
@@ -203,11 +201,9 @@ fn too_many_headers_is_431() {
         let mut client = server.client();
         let ok = client.request("GET /four HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
         assert_eq!(ok.text(), "/four");
-        let response =
-            client.request(format!("GET /five HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n{SMUGGLED}"));
+        let response = client
+            .last_request(format!("GET /five HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n{SMUGGLED}"));
         response.assert_status(431);
-        assert!(response.closes());
-        client.expect_closed();
         drop(client);
         server.stop();
         assert_eq!(calls.targets(), ["/four"]);
@@ -227,10 +223,8 @@ fn a_head_over_the_limit_is_431_complete_or_not() {
             format!("GET / HTTP/1.1\r\nHost: t\r\nX: {big}"),
         ] {
             let mut client = server.client();
-            let response = client.request(request);
+            let response = client.last_request(request);
             response.assert_status(431);
-            assert!(response.closes());
-            client.expect_closed();
         }
         server.stop();
         assert_eq!(calls.count(), 0);
@@ -245,10 +239,8 @@ fn a_content_length_over_max_body_is_413_without_calling_the_handler() {
         let mut client = server.client();
         assert_eq!(client.request(post("/fits", &[b'x'; 1000])).body.len(), 1000);
         // Only the head is sent: the answer must not wait for the body.
-        let response = client.request("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n");
+        let response = client.last_request("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n");
         response.assert_status(413);
-        assert!(response.closes());
-        client.expect_closed();
         drop(client);
         server.stop();
         assert_eq!(calls.targets(), ["/fits"]);
@@ -275,10 +267,8 @@ fn a_chunked_body_over_max_body_is_413_after_the_handlers_read_fails() {
         assert_eq!(fits.body.len(), 1000);
         let mut request = post_chunked("/big", &[b'x'; 1001], &[300]);
         request.extend_from_slice(SMUGGLED.as_bytes());
-        let response = client.request(request);
+        let response = client.last_request(request);
         response.assert_status(413);
-        assert!(response.closes());
-        client.expect_closed();
         drop(client);
         server.stop();
         assert_eq!(calls.targets(), ["/fits", "/big"]);
@@ -378,12 +368,10 @@ fn a_stalled_body_fails_the_handlers_read_with_timed_out() {
             let mut client = server.client();
             client.send(request);
             let stalled = Instant::now();
-            let response = client.response();
+            let response = client.last_response();
             response.assert_status(408);
             assert!(stalled.elapsed() >= SHORT, "timed out after {:?}", stalled.elapsed());
             // The body's framing is lost: the connection closes.
-            assert!(response.closes());
-            client.expect_closed();
         }
         server.stop();
     });
@@ -513,7 +501,7 @@ fn random_malformed_requests_are_answered_or_closed_cleanly() {
     each_runtime("fuzz", |rt| {
         count_http_panics();
         let server = TestServer::start(rt, Server::builder().max_body(64 * 1024), echo);
-        let mut rng = XorShift::new(0x5eed_0f_f022 + rt.workers() as u64);
+        let mut rng = XorShift::new(0x5eed_f022 + rt.workers() as u64);
         let mut tally = std::collections::BTreeMap::new();
         for case in 0..CASES {
             let input = mutated(&mut rng);

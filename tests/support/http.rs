@@ -183,6 +183,23 @@ impl Client {
         self.expect_response(false)
     }
 
+    /// Sends `bytes` and reads the [`last_response`](Self::last_response).
+    pub fn last_request(&mut self, bytes: impl AsRef<[u8]>) -> Response {
+        self.send(bytes);
+        self.last_response()
+    }
+
+    /// The last response of the connection: the next response (to a request
+    /// other than HEAD), which must say `Connection: close`, followed by a
+    /// clean end of stream (so nothing else, such as an answer to a
+    /// request behind it, was sent).
+    pub fn last_response(&mut self) -> Response {
+        let response = self.response();
+        assert!(response.closes(), "no Connection: close in {response:?}");
+        self.expect_closed();
+        response
+    }
+
     /// The next response, to a HEAD request (no body follows it).
     pub fn head_response(&mut self) -> Response {
         self.expect_response(true)
