@@ -187,3 +187,19 @@ fn shutdown_racing_the_start_of_serve_makes_serve_return() {
         }
     });
 }
+
+#[test]
+fn reuse_port_listeners_all_serve_and_shut_down() {
+    each_runtime("reuseport", |rt| {
+        let builder = weft_http::Server::builder().reuse_port(true).listeners(3);
+        let server = TestServer::start(rt, builder, echo);
+        // The kernel spreads connections over the three listeners; each
+        // must be served, whichever accept loop takes it.
+        let mut clients: Vec<Client> = (0..30).map(|_| server.client()).collect();
+        for (i, client) in clients.iter_mut().enumerate() {
+            assert_eq!(client.request(post("/r", format!("client {i}").as_bytes())).text(), format!("client {i}"));
+        }
+        drop(clients);
+        server.stop();
+    });
+}

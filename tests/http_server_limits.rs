@@ -109,6 +109,23 @@ fn every_parser_rule_is_answered_with_its_status_then_closed() {
 }
 
 #[test]
+fn a_rejected_request_behind_pipelined_ones_is_answered_after_them() {
+    each_runtime("rejectpipe", |rt| {
+        let (handler, calls) = recorded(echo);
+        let server = TestServer::with_defaults(rt, handler);
+        let mut client = server.client();
+        let bad = format!("GET / HTTP/1.1\r\nHost : t\r\n\r\n{SMUGGLED}");
+        client.send([get("/1").into_bytes(), post("/2", b"two"), bad.into_bytes()].concat());
+        assert_eq!(client.response().text(), "/1");
+        assert_eq!(client.response().text(), "two");
+        client.last_response().assert_status(400);
+        drop(client);
+        server.stop();
+        assert_eq!(calls.targets(), ["/1", "/2"]);
+    });
+}
+
+#[test]
 fn identical_duplicate_content_lengths_are_accepted() {
     each_runtime("dupcl", |rt| {
         let server = TestServer::with_defaults(rt, echo);
