@@ -315,8 +315,9 @@ fn a_slow_head_is_closed_after_the_header_timeout_while_others_are_served() {
         let server = TestServer::start(rt, Server::builder().header_timeout(SHORT), handler);
         let mut silent = server.client();
         let mut partial = server.client();
-        partial.send("GET /never HTTP/1.1\r\nHost: t\r\n");
+        // Taken before the send: the server's clock starts after it.
         let sent = Instant::now();
+        partial.send("GET /never HTTP/1.1\r\nHost: t\r\n");
         // The server answers others meanwhile, on any worker count.
         let mut other = server.client();
         for i in 0..3 {
@@ -363,10 +364,11 @@ fn an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
     each_runtime("idle", |rt| {
         let server = TestServer::start(rt, Server::builder().keep_alive_timeout(SHORT), echo);
         let mut client = server.client();
+        // Taken before the request: the server's idle clock starts after it.
+        let sent = Instant::now();
         assert_eq!(client.request(get("/a")).text(), "/a");
-        let answered = Instant::now();
         client.expect_closed();
-        assert!(answered.elapsed() >= SHORT, "closed after {:?}", answered.elapsed());
+        assert!(sent.elapsed() >= SHORT, "closed after {:?}", sent.elapsed());
         drop(client);
         server.stop();
     });
@@ -383,12 +385,12 @@ fn a_stalled_body_fails_the_handlers_read_with_timed_out() {
             "POST /ch HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
         ] {
             let mut client = server.client();
+            let sent = Instant::now();
             client.send(request);
-            let stalled = Instant::now();
+            // The body's framing is lost: the connection closes.
             let response = client.last_response();
             response.assert_status(408);
-            assert!(stalled.elapsed() >= SHORT, "timed out after {:?}", stalled.elapsed());
-            // The body's framing is lost: the connection closes.
+            assert!(sent.elapsed() >= SHORT, "timed out after {:?}", sent.elapsed());
         }
         server.stop();
     });
@@ -571,6 +573,8 @@ fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
                 _ => Response::new(Payload::reader(std::io::Read::take(std::io::repeat(b'x'), huge))),
             }
         });
+        // Taken before the requests: every write the server waits on starts after it.
+        let start = Instant::now();
         let clients: Vec<Client> = ["/file", "/reader", "/chunked"]
             .into_iter()
             .map(|path| {
@@ -583,7 +587,6 @@ fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
             .collect();
         // The three connections are busy writing, so the shutdown waits
         // for them: `serve` returns only because each write timed out.
-        let start = Instant::now();
         server.stop();
         assert!(start.elapsed() >= SHORT, "serve returned after {:?}", start.elapsed());
         drop(clients);
