@@ -137,14 +137,28 @@ pub(crate) struct Returned {
     pub(crate) broken: bool,
     /// The body went over its size limit (the server answers 413).
     pub(crate) too_large: bool,
+    /// A read found the chunked framing malformed (the server answers 400).
+    pub(crate) malformed: bool,
     /// A `100 Continue` was still owed when the body was dropped: the client
     /// has not sent the body.
     pub(crate) continue_owed: bool,
 }
 
+/// An interim `100 Continue` response (RFC 9110 §15.2.1).
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// Where a body's connection goes back to when the body is dropped.
 pub(crate) trait Home: Send + Sync {
     fn give_back(&self, returned: Returned);
+
+    /// Writes the `100 Continue` the body owes, on its first read from the
+    /// socket. A home that may have started the final response by then (a
+    /// body the handler kept, read while the response is sent) must write
+    /// nothing once it has: a 100 after the final response's head would be
+    /// read as part of that response.
+    fn send_continue(&self, stream: &TcpStream) -> io::Result<()> {
+        (&*stream).write_all(CONTINUE)
+    }
 }
 
 /// Settings of one connection-backed body.
@@ -166,7 +180,9 @@ pub(crate) struct BodyConfig {
 /// or goes silent past the read timeout: each is an `io::Error` (the first
 /// two of kind `InvalidData` carrying a [`crate::Error`] whose
 /// [`status`](crate::Error::status) says 413 or 400; `UnexpectedEof`;
-/// `TimedOut`). A body that was not read to its end when dropped is drained
+/// `TimedOut`). In a server handler, the server answers the first two with
+/// that status in place of the handler's response, and closes the
+/// connection. A body that was not read to its end when dropped is drained
 /// by the server (up to a limit) or the connection is closed, so the next
 /// request is never read from body bytes.
 ///
@@ -193,6 +209,7 @@ struct ConnBody {
     content_length: Option<u64>,
     broken: bool,
     too_large: bool,
+    malformed: bool,
 }
 
 impl Body {
@@ -236,6 +253,7 @@ impl Body {
             content_length,
             broken: false,
             too_large: false,
+            malformed: false,
         };
         Body { source: Source::Conn(Box::new(conn)) }
     }
@@ -261,8 +279,8 @@ impl ConnBody {
         let inbound = self.inbound.as_mut().expect("a body keeps its connection until dropped");
         if self.config.send_continue {
             self.config.send_continue = false;
-            if inbound.unconsumed().is_empty() {
-                (&*inbound.stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            if let (true, Some(home)) = (inbound.unconsumed().is_empty(), &self.home) {
+                home.send_continue(&inbound.stream)?;
             }
         }
         let limit_left = self.config.limit.saturating_sub(self.read);
@@ -291,7 +309,13 @@ impl ConnBody {
                 n
             }
             Framing::Chunked(decoder) => loop {
-                let decoded = decoder.decode(inbound.unconsumed(), want).map_err(io::Error::from)?;
+                let decoded = match decoder.decode(inbound.unconsumed(), want) {
+                    Ok(decoded) => decoded,
+                    Err(e) => {
+                        self.malformed = true;
+                        return Err(e.into());
+                    }
+                };
                 let data = &inbound.unconsumed()[decoded.data.clone()];
                 out[..data.len()].copy_from_slice(data);
                 let n = data.len();
@@ -361,6 +385,7 @@ impl Drop for ConnBody {
             framing,
             broken: self.broken,
             too_large: self.too_large,
+            malformed: self.malformed,
             continue_owed: self.config.send_continue,
         });
     }

@@ -210,7 +210,8 @@ impl ChunkedDecoder {
     /// extension text, or the CR that ends the line.
     fn ext_byte(&mut self, b: u8) -> Result<State, Error> {
         self.line += 1;
-        self.ext_total += 1;
+        // The CR ends every size line; only what precedes it is extension.
+        self.ext_total += usize::from(b != b'\r');
         if self.line > MAX_CHUNK_LINE || self.ext_total > MAX_CHUNK_EXT_TOTAL {
             return Err(Error::new(Kind::Chunked));
         }
@@ -383,6 +384,17 @@ mod tests {
             }
         }
         let (i, e) = err.expect("the extension total is enforced");
+        // Plain chunks carry no extension bytes, however many there are.
+        let mut d = ChunkedDecoder::new(1024);
+        let many = "1\r\nx\r\n".repeat(2 * MAX_CHUNK_EXT_TOTAL);
+        let mut input = many.as_bytes();
+        while let Ok(r) = d.decode(input, usize::MAX) {
+            if r.consumed == 0 {
+                break;
+            }
+            input = &input[r.consumed..];
+        }
+        assert!(input.is_empty(), "2 * MAX_CHUNK_EXT_TOTAL plain chunks decode");
         assert_eq!(i, MAX_CHUNK_EXT_TOTAL / 1001, "refused at the line that passes the total");
         assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
     }

@@ -18,10 +18,11 @@
 //!    rest is drained (up to `max_drain`) or the connection will close.
 //! 5. **Write the response** into the write buffer. Responses to pipelined
 //!    requests accumulate there and go out in one write when the buffer
-//!    holds no further complete request (or holds a lot), so `n` pipelined
+//!    holds no further complete request (or holds a lot, or a request
+//!    expecting `100 Continue` is next), so `n` pipelined
 //!    requests cost one read and one write, not `n`.
 
-use std::io;
+use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
@@ -60,17 +61,38 @@ const LINGER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Where a request body goes back to: the connection's loop, after the handler.
 #[derive(Default)]
-struct Slot(Mutex<Option<Returned>>);
+struct Slot {
+    returned: Mutex<Option<Returned>>,
+    /// Whether the final response to a request expecting `100 Continue` has
+    /// started. A handler may keep the body (in a `Payload::reader`, say)
+    /// and read it while the response is being written; from then on the
+    /// body must not send its 100. The body writes the 100 while holding
+    /// this lock (a weft mutex, since the write may park), so the 100 is on
+    /// the wire wholly before the response's head or not at all.
+    final_started: weft::sync::Mutex<bool>,
+}
 
 impl Home for Slot {
     fn give_back(&self, returned: Returned) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(returned);
+        *self.returned.lock().unwrap_or_else(|e| e.into_inner()) = Some(returned);
+    }
+
+    fn send_continue(&self, stream: &TcpStream) -> io::Result<()> {
+        let started = self.final_started.lock().unwrap_or_else(|e| e.into_inner());
+        if *started {
+            return Ok(());
+        }
+        (&*stream).write_all(body::CONTINUE)
     }
 }
 
 impl Slot {
     fn take(&self) -> Option<Returned> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.returned.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn set_final_started(&self, started: bool) {
+        *self.final_started.lock().unwrap_or_else(|e| e.into_inner()) = started;
     }
 }
 
@@ -207,10 +229,13 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
             BodyFraming::Chunked => Framing::Chunked(ChunkedDecoder::new(config.limits.get_max_header_bytes())),
         };
         let send_continue = expect_continue && !matches!(framing, Framing::Done);
-        // The body writes its `100 Continue` straight to the socket: the
-        // responses held for earlier pipelined requests must precede it.
+        // The body writes its `100 Continue` straight to the socket on the
+        // handler's first read, so the responses still held for earlier
+        // pipelined requests must be on the wire first: a 100 ahead of them
+        // would read as the interim response to the wrong request.
         if send_continue {
             self.flush().ok()?;
+            self.slot.set_final_started(false);
         }
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
         // Without a body the read side stays here: no hand-over needed.
@@ -233,12 +258,12 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
 
         // 4. Take the read side back.
         let mut keep_alive = keep_alive && response.is_some() && !self.shared.shutting_down.load(SeqCst);
-        let mut too_large = false;
+        let (mut too_large, mut malformed) = (false, false);
         let returned = if kept.is_some() { None } else { self.slot.take() };
         let inbound = match (kept, returned) {
             (Some(inbound), _) => inbound,
             (None, Some(mut returned)) => {
-                too_large = returned.too_large;
+                (too_large, malformed) = (returned.too_large, returned.malformed);
                 if keep_alive && !too_large {
                     keep_alive = body::drain(&mut returned, config.max_drain, Some(config.body_timeout));
                 } else {
@@ -255,8 +280,14 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         };
 
         // 5. Write the response.
+        if send_continue {
+            self.slot.set_final_started(true);
+        }
         let response = match response {
             _ if too_large => plain(StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the server's limit"),
+            // The request was malformed, whatever the handler made of the
+            // failed read: answer as for a malformed head (RFC 9112 §2.2).
+            _ if malformed => plain(StatusCode::BAD_REQUEST, "malformed chunked request body"),
             Some(response) => response,
             None => plain(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed"),
         };

@@ -352,15 +352,14 @@ impl Server {
         {
             let mut acceptors = shared.acceptors.lock().unwrap_or_else(|e| e.into_inner());
             for listener in listeners {
-                let (shared2, config, handler) = (shared.clone(), config.clone(), handler.clone());
-                shared.live.add(1);
+                let (live, config, handler) = (LiveGuard::new(&shared), config.clone(), handler.clone());
                 let spawned = weft::Builder::new()
                     .name("weft-http accept")
-                    .spawn(move || accept_loop(listener, &shared2, &config, &handler));
+                    .spawn(move || accept_loop(listener, live, &config, &handler));
                 match spawned {
                     Ok(h) => acceptors.push(h),
                     Err(e) => {
-                        shared.live.done();
+                        // The closure, and with it its live count, is dropped.
                         drop(acceptors);
                         ServerHandle { shared: shared.clone() }.shutdown();
                         shared.live.wait();
@@ -384,18 +383,28 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Decrements the live count when an accept loop or connection ends, however
-/// it ends.
-struct LiveGuard<'a>(&'a Shared);
+/// One count of `Shared::live`: an accept loop or a connection. Made before
+/// its green thread is spawned and moved into the closure, so the count
+/// drops however the green thread ends, and also if it never runs: a green
+/// thread cancelled before it starts (by a shutdown right after `serve`
+/// began) is dropped unrun, closure and all.
+struct LiveGuard(Arc<Shared>);
 
-impl Drop for LiveGuard<'_> {
+impl LiveGuard {
+    fn new(shared: &Arc<Shared>) -> LiveGuard {
+        shared.live.add(1);
+        LiveGuard(shared.clone())
+    }
+}
+
+impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.0.live.done();
     }
 }
 
-fn accept_loop<H: Handler>(listener: TcpListener, shared: &Arc<Shared>, config: &Arc<Config>, handler: &Arc<H>) {
-    let _live = LiveGuard(shared);
+fn accept_loop<H: Handler>(listener: TcpListener, live: LiveGuard, config: &Arc<Config>, handler: &Arc<H>) {
+    let shared = &live.0;
     while !shared.shutting_down.load(SeqCst) {
         shared.permits.acquire().forget();
         let stream = loop {
@@ -411,27 +420,25 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: &Arc<Shared>, config: 
             shared.permits.add_permits(1);
             break;
         };
-        shared.live.add(1);
-        let (conn_shared, config, handler) = (shared.clone(), config.clone(), handler.clone());
-        let spawned = weft::Builder::new().spawn(move || {
-            let shared = conn_shared;
-            let _live = LiveGuard(&shared);
-            let _permit = PermitGuard(&shared);
+        let (live, permit) = (LiveGuard::new(shared), PermitGuard(shared.clone()));
+        let (config, handler) = (config.clone(), handler.clone());
+        // On an error (no memory for a stack) the closure is dropped unrun:
+        // the connection closes and its guards release what it held.
+        let _ = weft::Builder::new().spawn(move || {
+            let live = live;
+            let _permit = permit;
+            let shared = &live.0;
             let entry = shared.register(stream);
-            crate::conn::serve_connection(&entry, &shared, &config, &*handler);
+            crate::conn::serve_connection(&entry, shared, &config, &*handler);
         });
-        if spawned.is_err() {
-            // No memory for a stack: the closure, and with it the
-            // connection, is dropped unrun; release what it would have.
-            shared.live.done();
-            shared.permits.add_permits(1);
-        }
     }
 }
 
-struct PermitGuard<'a>(&'a Shared);
+/// The connection permit taken before `accept`, given back when the
+/// connection ends or its green thread is dropped unrun.
+struct PermitGuard(Arc<Shared>);
 
-impl Drop for PermitGuard<'_> {
+impl Drop for PermitGuard {
     fn drop(&mut self) {
         self.0.permits.add_permits(1);
     }

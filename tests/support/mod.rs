@@ -4,6 +4,8 @@
 //! `dead_code` allowance below.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::any::Any;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
