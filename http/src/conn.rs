@@ -39,6 +39,9 @@ use crate::parse::{parse_request, BodyFraming, Parsed};
 use crate::payload::{self, Payload};
 use crate::server::{Config, ConnEntry, Handler, Shared};
 
+/// Initial capacity of the write buffer (it is freed while idle).
+const OUT_BUF: usize = 4096;
+
 /// Flush held responses once they reach this many bytes, even if more
 /// pipelined requests are waiting.
 const FLUSH_AT: usize = 64 * 1024;
@@ -370,6 +373,11 @@ pub(crate) fn write_response(
     let (parts, mut payload) = response.into_parts();
     let status = parts.status;
     let headers = parts.headers;
+    if out.capacity() == 0 {
+        // Room for a batch of small responses at once, rather than growing
+        // from nothing through several reallocations per batch.
+        out.reserve(OUT_BUF);
+    }
 
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
