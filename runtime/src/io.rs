@@ -118,7 +118,16 @@ impl<T: AsFd> Pollable<T> {
             let t0 = self.reg.get().map_or(0, |reg| reg.io().tick(dir));
             match op(&self.inner) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return result,
+                result => {
+                    if context::spend_io_budget() {
+                        // Completed, but this green thread has not switched
+                        // out for a long run of operations: let the others on
+                        // its worker run. Not `yield_now`: a cancellation
+                        // must not unwind here and lose a completed result.
+                        context::yield_green();
+                    }
+                    return result;
+                }
             }
             if !context::with_green(|green| green.is_some()) {
                 let limit = interrupt::deadline();

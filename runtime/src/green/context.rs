@@ -42,11 +42,14 @@ pub(crate) struct Running {
     pub(crate) guard: (usize, usize),
     /// Set while the worker force-unwinds green threads at shutdown.
     pub(crate) unwinding: bool,
+    /// Socket operations that completed at once since this green thread was
+    /// last resumed (see [`spend_io_budget`]).
+    pub(crate) io_streak: u32,
 }
 
 impl Running {
     pub(crate) const NONE: Running =
-        Running { green: std::ptr::null(), yielder: std::ptr::null(), guard: (0, 0), unwinding: false };
+        Running { green: std::ptr::null(), yielder: std::ptr::null(), guard: (0, 0), unwinding: false, io_streak: 0 };
 }
 
 thread_local! {
@@ -130,6 +133,29 @@ pub(crate) fn suspend(reason: Suspend) {
 
 /// `yield_now` for green threads: switches out to the back of the ready
 /// queue. Returns false (doing nothing) if the caller is not a green thread.
+/// Socket operations a green thread may complete in a row without waiting
+/// before it yields to the others on its worker.
+pub(crate) const IO_BUDGET: u32 = 128;
+
+/// Counts a socket operation that completed without waiting. A green thread
+/// whose peer keeps data flowing never meets `WouldBlock`, so it would never
+/// switch out and would hold its worker for as long as the flood lasts (an
+/// upload at loopback speed, say); after [`IO_BUDGET`] such operations in a
+/// row this returns true and the caller yields. The count starts afresh
+/// whenever the green thread is resumed, so one that waits now and then
+/// never reaches it. Tokio's cooperative budget exists for the same reason.
+pub(crate) fn spend_io_budget() -> bool {
+    RUNNING.with(|r| {
+        let mut running = r.get();
+        if running.green.is_null() {
+            return false;
+        }
+        running.io_streak += 1;
+        r.set(running);
+        running.io_streak >= IO_BUDGET
+    })
+}
+
 pub(crate) fn yield_green() -> bool {
     let running = RUNNING.with(|r| r.get());
     if running.green.is_null() {

@@ -62,7 +62,7 @@ struct Entry {
 impl Entry {
     /// What `RUNNING` says while this green thread runs (or is unwound).
     fn running(&self, unwinding: bool) -> Running {
-        Running { green: Arc::as_ptr(&self.green), yielder: self.yielder, guard: self.guard, unwinding }
+        Running { green: Arc::as_ptr(&self.green), yielder: self.yielder, guard: self.guard, unwinding, io_streak: 0 }
     }
 }
 
