@@ -10,7 +10,8 @@
 //!    header timeout instead. Idle connections are the ones shutdown closes.
 //! 2. **Parse the head** from the buffer ([`parse_request`]). While it is
 //!    partial, flush held responses and read more, all within the header
-//!    timeout counted from the first partial parse. A rule violation is
+//!    timeout counted from the first partial parse (for a connection's first
+//!    request, from its accept). A rule violation is
 //!    answered with its status and `Connection: close`.
 //! 3. **Run the handler** with a [`Body`] that owns the read side of the
 //!    connection (see `body.rs`). A panic becomes a 500.
@@ -109,6 +110,7 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
         Conn { stream, shared, config, handler, slot: Arc::new(Slot::default()), out: Vec::new(), date: None };
     let mut inbound = Inbound::new(stream.clone());
     let mut fresh = true;
+    let accepted = Instant::now();
     loop {
         // 1. Wait for a request.
         if inbound.unconsumed().is_empty() {
@@ -129,8 +131,11 @@ pub(crate) fn serve_connection<H: Handler + ?Sized>(entry: &ConnEntry, shared: &
                 return;
             }
         }
+        // A fresh connection's head is due `header_timeout` after the
+        // accept, not after its first byte: the first wait counts.
+        let due = if fresh { Some(accepted + config.header_timeout) } else { None };
         fresh = false;
-        match conn.serve_request(inbound) {
+        match conn.serve_request(inbound, due) {
             Some(back) => inbound = back,
             None => return,
         }
@@ -180,14 +185,16 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         self.finish();
     }
 
-    /// Steps 2 to 5 for one request whose first bytes are in `inbound`.
-    /// Returns the read side if the connection goes on.
+    /// Steps 2 to 5 for one request whose first bytes are in `inbound`;
+    /// `due` is when its head must be complete, if that is already fixed (a
+    /// fresh connection's: counted from the accept). Returns the read side
+    /// if the connection goes on.
     #[inline(never)]
-    fn serve_request(&mut self, mut inbound: Inbound) -> Option<Inbound> {
+    fn serve_request(&mut self, mut inbound: Inbound, due: Option<Instant>) -> Option<Inbound> {
         let (stream, config) = (self.stream, self.config);
 
         // 2. Parse the head.
-        let mut deadline: Option<Instant> = None;
+        let mut deadline: Option<Instant> = due;
         let parsed = loop {
             match parse_request(inbound.unconsumed(), &config.limits) {
                 Ok(Parsed::Partial) => {
