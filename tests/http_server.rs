@@ -643,3 +643,92 @@ fn a_response_body_that_fails_midway_is_never_framed_as_complete() {
         server.stop();
     });
 }
+
+/// Answers by path: `/103` with an interim status (a handler bug), `/keep`
+/// by handing the body to another green thread and answering 202 at once
+/// (the body's bytes go to `kept`), anything else as `echo`.
+fn review_handler(kept: std::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) -> impl weft_http::Handler {
+    let kept = std::sync::Mutex::new(kept);
+    move |request: Request<Body>| -> Response<Payload> {
+        match request.uri().path() {
+            "/103" => Response::builder().status(103).body(Payload::empty()).unwrap(),
+            "/connect" | "a:443" => Response::new(Payload::empty()),
+            "/keep" => {
+                let tx = kept.lock().unwrap().clone();
+                let mut body = request.into_body();
+                weft::spawn(move || {
+                    let mut bytes = Vec::new();
+                    let _ = tx.send(body.read_to_end(&mut bytes).map(|_| bytes));
+                });
+                Response::builder().status(202).body(Payload::empty()).unwrap()
+            }
+            _ => echo(request),
+        }
+    }
+}
+
+#[test]
+fn an_interim_status_from_a_handler_becomes_a_500_and_closes() {
+    each_runtime("interim", |rt| {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let server = TestServer::with_defaults(rt, review_handler(tx));
+        let mut client = server.client();
+        // Were the 103 sent as is, the 200 behind it would read as its answer.
+        client.send(format!("{}{}", get("/103"), get("/after")));
+        client.last_response().assert_status(500);
+        drop(client);
+        server.stop();
+    });
+}
+
+#[test]
+fn a_2xx_answer_to_connect_becomes_a_501_and_closes() {
+    each_runtime("connect", |rt| {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let server = TestServer::with_defaults(rt, review_handler(tx));
+        let mut client = server.client();
+        let response = client.last_request("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n");
+        response.assert_status(501);
+        assert_eq!(response.header("content-length"), Some(response.body.len().to_string().as_str()));
+        drop(client);
+        server.stop();
+    });
+}
+
+#[test]
+fn a_body_kept_past_its_request_still_gets_its_bytes() {
+    each_runtime("kept", |rt| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = TestServer::with_defaults(rt, review_handler(tx));
+        let mut client = server.client();
+        let body = pattern(3, 0, 100_000);
+        // The head first; the body only after the 202 is in.
+        client.send(format!("POST /keep HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len()));
+        let response = client.response();
+        response.assert_status(202);
+        assert!(response.closes(), "a kept body ends the connection: {response:?}");
+        for piece in body.chunks(10_000) {
+            client.send(piece);
+        }
+        let got = rx.recv_timeout(support::http::READ_GUARD).expect("the kept body finished").expect("read the body");
+        assert!(got == body, "the kept body lost bytes: {} of {}", got.len(), body.len());
+        drop(client);
+        server.stop();
+    });
+}
+
+#[test]
+fn held_pipelined_responses_go_out_before_a_handler_waits_for_its_body() {
+    each_runtime("held", |rt| {
+        let server = TestServer::with_defaults(rt, echo);
+        let mut client = server.client();
+        // A GET and the head of a POST whose body the client sends only once
+        // it has the GET's answer (as a client waiting on it may).
+        client.send(format!("{}POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n", get("/first")));
+        assert_eq!(client.response().text(), "/first");
+        client.send("hello");
+        assert_eq!(client.response().text(), "hello");
+        drop(client);
+        server.stop();
+    });
+}

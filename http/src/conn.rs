@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
-use weft::net::TcpStream;
+use weft::net::{Shutdown, TcpStream};
 
 use crate::body::{self, Body, BodyConfig, Framing, Home, Inbound, Returned};
 use crate::chunked::ChunkedDecoder;
@@ -222,6 +222,7 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         let (head, framing, keep_alive, expect_continue) = parsed;
         let version = head.version;
         let is_head = head.method == Method::HEAD;
+        let is_connect = head.method == Method::CONNECT;
 
         // A declared length over the limit is refused before the handler.
         if let BodyFraming::ContentLength(n) = framing {
@@ -239,12 +240,21 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
             BodyFraming::Chunked => Framing::Chunked(ChunkedDecoder::new(config.limits.get_max_header_bytes())),
         };
         let send_continue = expect_continue && !matches!(framing, Framing::Done);
-        // The body writes its `100 Continue` straight to the socket on the
-        // handler's first read, so the responses still held for earlier
-        // pipelined requests must be on the wire first: a 100 ahead of them
-        // would read as the interim response to the wrong request.
-        if send_continue {
+        // Responses held for earlier pipelined requests go out before a
+        // handler whose body is still on the wire: it will wait for the
+        // client, and the client may wait for those responses before it
+        // sends the body. It also keeps a `100 Continue`, which the body
+        // writes straight to the socket (only when none of the body is
+        // buffered), behind them rather than read as their interim answer.
+        let body_buffered = match &framing {
+            Framing::Done => true,
+            Framing::Length(n) => *n <= inbound.unconsumed().len() as u64,
+            _ => false,
+        };
+        if !body_buffered {
             self.flush().ok()?;
+        }
+        if send_continue {
             self.slot.set_final_started(false);
         }
         let body_config = BodyConfig { limit: config.max_body, read_timeout: Some(config.body_timeout), send_continue };
@@ -268,7 +278,7 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
 
         // 4. Take the read side back.
         let mut keep_alive = keep_alive && response.is_some() && !self.shared.shutting_down.load(SeqCst);
-        let (mut too_large, mut malformed) = (false, false);
+        let (mut too_large, mut malformed, mut body_kept) = (false, false, false);
         let returned = if kept.is_some() { None } else { self.slot.take() };
         let inbound = match (kept, returned) {
             (Some(inbound), _) => inbound,
@@ -285,6 +295,7 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
             // the request): the read side is gone, so the connection closes.
             (None, None) => {
                 keep_alive = false;
+                body_kept = true;
                 Inbound::new(stream.clone())
             }
         };
@@ -298,13 +309,31 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
             // The request was malformed, whatever the handler made of the
             // failed read: answer as for a malformed head (RFC 9112 §2.2).
             _ if malformed => plain(StatusCode::BAD_REQUEST, "malformed chunked request body"),
+            // An interim status as the final answer would leave the client
+            // waiting and pin the next response to this request; a 2xx to
+            // CONNECT would promise a tunnel this server does not make.
+            Some(response) if response.status().is_informational() => {
+                keep_alive = false;
+                plain(StatusCode::INTERNAL_SERVER_ERROR, "the handler returned an interim (1xx) status")
+            }
+            Some(response) if is_connect && response.status().is_success() => {
+                keep_alive = false;
+                plain(StatusCode::NOT_IMPLEMENTED, "CONNECT tunnels are not supported")
+            }
             Some(response) => response,
             None => plain(StatusCode::INTERNAL_SERVER_ERROR, "the handler failed"),
         };
         let date = self.date();
         write_response(&mut self.out, stream, response, version, is_head, &mut keep_alive, &date).ok()?;
         if !keep_alive {
-            self.finish();
+            if body_kept {
+                // The kept body reads this socket: no lingering read may
+                // take its bytes. Stop sending and leave the rest to it.
+                self.flush().ok()?;
+                let _ = stream.shutdown(Shutdown::Write);
+            } else {
+                self.finish();
+            }
             return None;
         }
         if self.out.len() >= FLUSH_AT {
