@@ -203,3 +203,29 @@ fn reuse_port_listeners_all_serve_and_shut_down() {
         server.stop();
     });
 }
+
+#[test]
+fn shutdown_closes_connections_still_busy_after_the_grace_period() {
+    use std::time::{Duration, Instant};
+    each_runtime("grace", |rt| {
+        const GRACE: Duration = Duration::from_millis(200);
+        // Per-read timeouts far past the test's limit: only the grace
+        // period can end the trickling request.
+        let builder = weft_http::Server::builder().shutdown_timeout(GRACE).body_timeout(Duration::from_secs(3600));
+        let (entered, started) = std::sync::mpsc::channel();
+        let entered = std::sync::Mutex::new(entered);
+        let server = TestServer::start(rt, builder, move |request: Request<Body>| {
+            let _ = entered.lock().unwrap().send(());
+            echo(request)
+        });
+        let mut client = server.client();
+        client.send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc");
+        started.recv().expect("the handler runs");
+        let begin = Instant::now();
+        server.handle.shutdown();
+        server.join().expect("serve returns once the grace period has closed the busy connection");
+        assert!(begin.elapsed() >= GRACE, "closed before the grace period: {:?}", begin.elapsed());
+        // The client sees its connection end (whatever was answered first).
+        while client.try_response(false).is_ok_and(|r| r.is_some()) {}
+    });
+}

@@ -74,6 +74,7 @@
 //! | each body read | [`BODY_TIMEOUT`] 30 s | the handler's read fails with `TimedOut` |
 //! | each response write | [`WRITE_TIMEOUT`] 30 s | close |
 //! | connections | [`MAX_CONNECTIONS`] 10,000 | stop accepting until one ends (see `server`) |
+//! | graceful shutdown | [`SHUTDOWN_TIMEOUT`] 30 s | connections still busy are closed |
 //!
 //! # Memory
 //!
@@ -111,5 +112,5 @@ pub use parse::{parse_request, BodyFraming, Limits, Parsed, MAX_HEADERS, MAX_HEA
 pub use payload::Payload;
 pub use server::{
     Handler, Server, ServerBuilder, ServerHandle, BODY_TIMEOUT, HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT, MAX_BODY,
-    MAX_CONNECTIONS, MAX_DRAIN, WRITE_TIMEOUT,
+    MAX_CONNECTIONS, MAX_DRAIN, SHUTDOWN_TIMEOUT, WRITE_TIMEOUT,
 };

@@ -23,6 +23,9 @@
 //! [`ServerHandle::shutdown`] sets the shutdown flag, cancels the accept
 //! loops, and closes every idle keep-alive connection. A connection that is
 //! mid-request finishes it, answers with `Connection: close`, and closes.
+//! Connections still open after [`ServerBuilder::shutdown_timeout`] are
+//! closed under their requests: every timeout is per read or write, so a
+//! client trickling a body could otherwise keep `serve` from returning.
 //! The race between a connection going idle and shutdown closing idle ones
 //! is settled by each side writing its own flag, then reading the other's
 //! (`SeqCst`): either the connection sees the shutdown flag before it waits,
@@ -67,6 +70,15 @@ pub const MAX_BODY: u64 = 8 * 1024 * 1024;
 /// keep the connection; a longer remainder closes the connection instead.
 pub const MAX_DRAIN: u64 = 256 * 1024;
 
+/// Longest a graceful shutdown waits for requests in flight before it
+/// closes their connections too (a client trickling a body, or reading a
+/// response slowly, would otherwise hold `serve` open without end).
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest timeout kept: a century, so deadlines computed from it never
+/// overflow `Instant`. Longer settings are clamped to it.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Most connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 10_000;
 
@@ -106,6 +118,7 @@ pub(crate) struct Config {
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) body_timeout: Duration,
     pub(crate) write_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     pub(crate) max_connections: usize,
 }
 
@@ -140,6 +153,7 @@ impl Default for ServerBuilder {
                 keep_alive_timeout: KEEP_ALIVE_TIMEOUT,
                 body_timeout: BODY_TIMEOUT,
                 write_timeout: WRITE_TIMEOUT,
+                shutdown_timeout: SHUTDOWN_TIMEOUT,
                 max_connections: MAX_CONNECTIONS,
             },
             reuse_port: false,
@@ -171,25 +185,32 @@ impl ServerBuilder {
 
     /// Time allowed for a request head (default [`HEADER_TIMEOUT`]).
     pub fn header_timeout(mut self, timeout: Duration) -> ServerBuilder {
-        self.config.header_timeout = timeout;
+        self.config.header_timeout = timeout.min(FOREVER);
         self
     }
 
     /// Time an idle keep-alive connection is kept (default [`KEEP_ALIVE_TIMEOUT`]).
     pub fn keep_alive_timeout(mut self, timeout: Duration) -> ServerBuilder {
-        self.config.keep_alive_timeout = timeout;
+        self.config.keep_alive_timeout = timeout.min(FOREVER);
         self
     }
 
     /// Longest wait for each body read (default [`BODY_TIMEOUT`]).
     pub fn body_timeout(mut self, timeout: Duration) -> ServerBuilder {
-        self.config.body_timeout = timeout;
+        self.config.body_timeout = timeout.min(FOREVER);
         self
     }
 
     /// Longest wait for each response write (default [`WRITE_TIMEOUT`]).
     pub fn write_timeout(mut self, timeout: Duration) -> ServerBuilder {
-        self.config.write_timeout = timeout;
+        self.config.write_timeout = timeout.min(FOREVER);
+        self
+    }
+
+    /// Longest a graceful shutdown waits for requests in flight before
+    /// closing their connections (default [`SHUTDOWN_TIMEOUT`]).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> ServerBuilder {
+        self.config.shutdown_timeout = timeout.min(FOREVER);
         self
     }
 
@@ -249,6 +270,7 @@ impl ServerBuilder {
             conns: Mutex::new(Registry::default()),
             live: WaitGroup::new(),
             permits: Semaphore::new(self.config.max_connections),
+            shutdown_started: Semaphore::new(0),
         });
         Ok(Server { listeners, config: Arc::new(self.config), shared })
     }
@@ -287,6 +309,8 @@ pub(crate) struct Shared {
     live: WaitGroup,
     /// One per connection being served.
     permits: Semaphore,
+    /// Gets one permit when shutdown starts: wakes the grace-period watch.
+    shutdown_started: Semaphore,
 }
 
 /// The connections being served, for shutdown to close the idle ones.
@@ -372,7 +396,19 @@ impl Server {
         if shared.shutting_down.load(SeqCst) {
             ServerHandle { shared: shared.clone() }.shutdown();
         }
+        // Bounds the graceful part of a shutdown; not counted as live, so
+        // it never delays `serve` once the connections are gone.
+        let (watched, grace) = (shared.clone(), config.shutdown_timeout);
+        let watch = weft::Builder::new().name("weft-http shutdown").spawn(move || {
+            watched.shutdown_started.acquire().forget();
+            weft::sleep(grace);
+            watched.close_all();
+        });
         shared.live.wait();
+        if let Ok(watch) = watch {
+            watch.cancel();
+            let _ = watch.join();
+        }
         Ok(())
     }
 }
@@ -467,6 +503,19 @@ impl Drop for Registered<'_> {
 }
 
 impl Shared {
+    /// Closes every connection, busy or idle: the end of a shutdown's grace
+    /// period. Their pending reads and writes fail, and they end.
+    fn close_all(&self) {
+        let all: Vec<Arc<ConnEntry>> = {
+            let reg = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+            reg.slots.iter().flatten().cloned().collect()
+        };
+        for entry in all {
+            entry.state.store(CLOSED, SeqCst);
+            let _ = entry.stream.shutdown(Shutdown::Both);
+        }
+    }
+
     fn register(&self, stream: TcpStream) -> Registered<'_> {
         let entry = Arc::new(ConnEntry { stream: Arc::new(stream), state: AtomicU8::new(BUSY) });
         let mut reg = self.conns.lock().unwrap_or_else(|e| e.into_inner());
@@ -498,7 +547,9 @@ impl ServerHandle {
     /// nothing more.
     pub fn shutdown(&self) {
         let shared = &self.shared;
-        shared.shutting_down.store(true, SeqCst);
+        if !shared.shutting_down.swap(true, SeqCst) {
+            shared.shutdown_started.add_permits(1);
+        }
         for acceptor in shared.acceptors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             acceptor.cancel();
         }
