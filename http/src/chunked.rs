@@ -42,7 +42,11 @@ enum State {
     SizeStart,
     /// In the hex digits of a chunk size.
     Size,
-    /// After the digits: extensions (or whitespace before them) up to CR.
+    /// Whitespace after the digits: only more of it or `;` may follow.
+    SizeWs,
+    /// After a `;`: whitespace, then an extension name must come.
+    ExtName,
+    /// In an extension, after its name's first byte, up to CR.
     Ext,
     /// Saw the CR ending a size line; LF must come.
     SizeLf,
@@ -154,7 +158,7 @@ impl ChunkedDecoder {
                     None if self.state == State::SizeStart => return Err(bad()),
                     None => self.ext_byte(b)?,
                 },
-                State::Ext => self.ext_byte(b)?,
+                State::SizeWs | State::ExtName | State::Ext => self.ext_byte(b)?,
                 State::SizeLf if b == b'\n' => {
                     let size = self.size;
                     self.size = 0;
@@ -215,11 +219,17 @@ impl ChunkedDecoder {
         if self.line > MAX_CHUNK_LINE || self.ext_total > MAX_CHUNK_EXT_TOTAL {
             return Err(Error::new(Kind::Chunked));
         }
-        match b {
-            b'\r' => Ok(State::SizeLf),
-            // The first byte after the digits must be BWS or `;`: `1x` is not a size.
-            b' ' | b'\t' | b';' => Ok(State::Ext),
-            _ if self.state == State::Ext && (b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80) => Ok(State::Ext),
+        let visible = |b: u8| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80;
+        // chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+        match (self.state, b) {
+            (State::Size | State::Ext, b'\r') => Ok(State::SizeLf),
+            (State::Size | State::SizeWs, b' ' | b'\t') => Ok(State::SizeWs),
+            (State::Size | State::SizeWs | State::Ext, b';') => Ok(State::ExtName),
+            (State::ExtName, b' ' | b'\t') => Ok(State::ExtName),
+            (State::ExtName, b) if is_tchar(b) => Ok(State::Ext),
+            (State::Ext, b) if visible(b) => Ok(State::Ext),
+            // `1x`, `5 \r\n` (whitespace with no extension), `5;\r\n`
+            // (no name), control bytes.
             _ => Err(Error::new(Kind::Chunked)),
         }
     }
@@ -311,24 +321,27 @@ mod tests {
     #[test]
     fn rejects_broken_framing() {
         let cases: &[&[u8]] = &[
-            b"\r\n",                      // no size
-            b"x\r\n",                     // not hex
-            b"5\nhello\r\n0\r\n\r\n",     // bare LF after size
-            b"5\rhello\r\n0\r\n\r\n",     // bare CR after size
-            b"5\r\nhelloX\r\n0\r\n\r\n",  // data longer than the size
-            b"5\r\nhello\n0\r\n\r\n",     // bare LF after data
-            b"1x\r\na\r\n0\r\n\r\n",      // junk after the digits
-            b"-1\r\n",                    // sign
-            b"0x5\r\nhello\r\n0\r\n\r\n", // 0x prefix
-            b"11111111111111111\r\n",     // 17 digits
-            b"1;a\0b\r\nx\r\n0\r\n\r\n",  // NUL in an extension
-            b"0\r\n folded\r\n\r\n",      // obs-fold in trailers
-            b"0\r\nno-colon\r\n\r\n",     // trailer without colon
-            b"0\r\n: v\r\n\r\n",          // empty trailer name
-            b"0\r\nA b: v\r\n\r\n",       // space in trailer name
-            b"0\r\nA: v\rx\r\n\r\n",      // bare CR in trailer
-            b"0\r\nA: \x01\r\n\r\n",      // control in trailer value
-            b"0\r\n\n",                   // bare LF at the end
+            b"\r\n",                        // no size
+            b"x\r\n",                       // not hex
+            b"5\nhello\r\n0\r\n\r\n",       // bare LF after size
+            b"5\rhello\r\n0\r\n\r\n",       // bare CR after size
+            b"5\r\nhelloX\r\n0\r\n\r\n",    // data longer than the size
+            b"5\r\nhello\n0\r\n\r\n",       // bare LF after data
+            b"1x\r\na\r\n0\r\n\r\n",        // junk after the digits
+            b"-1\r\n",                      // sign
+            b"0x5\r\nhello\r\n0\r\n\r\n",   // 0x prefix
+            b"11111111111111111\r\n",       // 17 digits
+            b"1;a\0b\r\nx\r\n0\r\n\r\n",    // NUL in an extension
+            b"0\r\n folded\r\n\r\n",        // obs-fold in trailers
+            b"0\r\nno-colon\r\n\r\n",       // trailer without colon
+            b"0\r\n: v\r\n\r\n",            // empty trailer name
+            b"0\r\nA b: v\r\n\r\n",         // space in trailer name
+            b"0\r\nA: v\rx\r\n\r\n",        // bare CR in trailer
+            b"0\r\nA: \x01\r\n\r\n",        // control in trailer value
+            b"0\r\n\n",                     // bare LF at the end
+            b"5 \r\nhello\r\n0\r\n\r\n",    // whitespace but no extension
+            b"5;\r\nhello\r\n0\r\n\r\n",    // `;` without a name
+            b"5; =x\r\nhello\r\n0\r\n\r\n", // empty extension name
         ];
         for case in cases {
             let r = decode_all(case, case.len(), 4096);
