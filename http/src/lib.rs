@@ -59,7 +59,14 @@
 //!   answer rather than a reset. A request whose framing is in doubt is
 //!   never followed by another request on that connection: no smuggling.
 //! * A handler that panics gets its request a 500 and its connection
-//!   closed; the server carries on.
+//!   closed; the server carries on. A handler that answers with an interim
+//!   (1xx) status gets a 500 instead, and a 2xx to CONNECT a 501: this
+//!   server makes no upgrades or tunnels.
+//! * Pipelined responses are held while the requests behind them run, so
+//!   they go out together; they are sent before any handler that waits for
+//!   a body still on the wire. A slow handler still delays the answers to
+//!   earlier pipelined requests that are held (HTTP/1.1 answers in order
+//!   anyway).
 //!
 //! # Limits
 //!
