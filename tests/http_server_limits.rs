@@ -45,6 +45,10 @@ const REJECTED: &[(&str, &str, u16)] = &[
     ("asterisk-form for GET", "GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400),
     ("origin-form for CONNECT", "CONNECT / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
     ("authority-form for GET", "GET t:80 HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("fragment in the target", "GET /a#f HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("userinfo in an absolute-form target", "GET http://u@t/ HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("backslash in the target", "GET /a\\..\\b HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("bad percent-escape in the target", "GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400),
     (
         "Content-Length and Transfer-Encoding",
         "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
