@@ -71,6 +71,21 @@ impl Inbound {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Reads into `out`: from the unconsumed bytes if there are any, else
+    /// straight from the socket into `out` (so never past what `out` holds:
+    /// the caller bounds it by what the body has left). `Ok(0)` is end of
+    /// stream.
+    pub(crate) fn read_into(&mut self, out: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
+        let buffered = self.unconsumed();
+        if buffered.is_empty() {
+            return read_timeout(&self.stream, out, timeout);
+        }
+        let n = out.len().min(buffered.len());
+        out[..n].copy_from_slice(&buffered[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+
     /// Reads more bytes from the socket after the unconsumed ones, waiting at
     /// most `timeout` (`None`: the socket's own timeout). `Ok(0)` is end of
     /// stream.
@@ -290,17 +305,9 @@ impl ConnBody {
         let n = match &mut self.framing {
             Framing::Length(left) => {
                 let want = want.min(usize::try_from(*left).unwrap_or(usize::MAX));
-                let n = if !inbound.unconsumed().is_empty() {
-                    let n = want.min(inbound.unconsumed().len());
-                    out[..n].copy_from_slice(&inbound.unconsumed()[..n]);
-                    inbound.consume(n);
-                    n
-                } else {
-                    // Straight into the caller's buffer, never past the body.
-                    match read_timeout(&inbound.stream, &mut out[..want], timeout)? {
-                        0 => return Err(early_eof()),
-                        n => n,
-                    }
+                let n = match inbound.read_into(&mut out[..want], timeout)? {
+                    0 => return Err(early_eof()),
+                    n => n,
                 };
                 *left -= n as u64;
                 if *left == 0 {
@@ -331,22 +338,13 @@ impl ConnBody {
                     return Err(early_eof());
                 }
             },
-            Framing::UntilClose => {
-                if !inbound.unconsumed().is_empty() {
-                    let n = want.min(inbound.unconsumed().len());
-                    out[..n].copy_from_slice(&inbound.unconsumed()[..n]);
-                    inbound.consume(n);
-                    n
-                } else {
-                    match read_timeout(&inbound.stream, &mut out[..want], timeout)? {
-                        0 => {
-                            self.framing = Framing::Done;
-                            return Ok(0);
-                        }
-                        n => n,
-                    }
+            Framing::UntilClose => match inbound.read_into(&mut out[..want], timeout)? {
+                0 => {
+                    self.framing = Framing::Done;
+                    return Ok(0);
                 }
-            }
+                n => n,
+            },
             Framing::Done => 0,
         };
         if self.read + n as u64 > self.config.limit {
@@ -454,16 +452,10 @@ pub(crate) fn drain(returned: &mut Returned, max: u64, timeout: Option<Duration>
                 if *left > max - drained {
                     return false;
                 }
-                let n = if !inbound.unconsumed().is_empty() {
-                    let n = inbound.unconsumed().len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    inbound.consume(n);
-                    n
-                } else {
-                    let cap = scratch.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    match read_timeout(&inbound.stream, &mut scratch[..cap], timeout) {
-                        Ok(0) | Err(_) => return false,
-                        Ok(n) => n,
-                    }
+                let cap = scratch.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                let n = match inbound.read_into(&mut scratch[..cap], timeout) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => n,
                 };
                 *left -= n as u64;
                 if *left == 0 {
