@@ -152,8 +152,9 @@ impl Payload {
                     if chunked && left.is_none() {
                         let mut head = Vec::with_capacity(20);
                         chunked::write_chunk_header(&mut head, n);
-                        let slices = [io::IoSlice::new(&head), io::IoSlice::new(&buf[..n]), io::IoSlice::new(b"\r\n")];
-                        write_all_vectored(&mut writer, &slices)?;
+                        let mut slices =
+                            [io::IoSlice::new(&head), io::IoSlice::new(&buf[..n]), io::IoSlice::new(b"\r\n")];
+                        write_all_vectored(&mut writer, &mut slices)?;
                     } else {
                         writer.write_all(&buf[..n])?;
                     }
@@ -188,7 +189,7 @@ fn send_bytes(writer: &mut &TcpStream, out: &mut Vec<u8>, body: &[u8]) -> io::Re
         return Ok(());
     }
     let head = std::mem::take(out);
-    let result = write_all_vectored(writer, &[io::IoSlice::new(&head), io::IoSlice::new(body)]);
+    let result = write_all_vectored(writer, &mut [io::IoSlice::new(&head), io::IoSlice::new(body)]);
     *out = head;
     out.clear();
     result
@@ -204,24 +205,12 @@ pub(crate) fn flush(writer: &mut &TcpStream, out: &mut Vec<u8>) -> io::Result<()
 }
 
 /// `write_all` over several slices with one `writev` per attempt.
-fn write_all_vectored(writer: &mut &TcpStream, slices: &[io::IoSlice<'_>]) -> io::Result<()> {
-    let total: usize = slices.iter().map(|s| s.len()).sum();
-    let mut done = 0;
-    while done < total {
-        // Rebuild the slice list past what was written.
-        let mut skip = done;
-        let mut rest = Vec::with_capacity(slices.len());
-        for s in slices {
-            if skip >= s.len() {
-                skip -= s.len();
-                continue;
-            }
-            rest.push(io::IoSlice::new(&s[skip..]));
-            skip = 0;
-        }
-        match writer.write_vectored(&rest) {
+fn write_all_vectored(writer: &mut &TcpStream, mut slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    io::IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match writer.write_vectored(slices) {
             Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write the whole body")),
-            Ok(n) => done += n,
+            Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
