@@ -279,21 +279,17 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         // 4. Take the read side back.
         let mut keep_alive = keep_alive && response.is_some() && !self.shared.shutting_down.load(SeqCst);
         let (mut too_large, mut malformed, mut body_kept) = (false, false, false);
-        let returned = if kept.is_some() { None } else { self.slot.take() };
-        let inbound = match (kept, returned) {
-            (Some(inbound), _) => inbound,
-            (None, Some(mut returned)) => {
+        let inbound = match kept.ok_or_else(|| self.slot.take()) {
+            Ok(inbound) => inbound,
+            Err(Some(mut returned)) => {
                 (too_large, malformed) = (returned.too_large, returned.malformed);
-                if keep_alive && !too_large {
-                    keep_alive = body::drain(&mut returned, config.max_drain, Some(config.body_timeout));
-                } else {
-                    keep_alive = false;
-                }
+                keep_alive =
+                    keep_alive && !too_large && body::drain(&mut returned, config.max_drain, Some(config.body_timeout));
                 returned.inbound
             }
             // The handler kept the body (moved it somewhere that outlives
             // the request): the read side is gone, so the connection closes.
-            (None, None) => {
+            Err(None) => {
                 keep_alive = false;
                 body_kept = true;
                 Inbound::new(stream.clone())
@@ -443,13 +439,15 @@ pub(crate) fn write_response(
         write_field(out, name, value);
     }
 
-    let no_body = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    // serve_request has replaced any interim (1xx) status by now.
+    debug_assert!(!status.is_informational(), "a final response");
+    let no_body = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     if payload.len().is_none() {
         if let Some(n) = declared {
             payload.set_len(n);
         }
     }
-    let length: Option<u64> = if status.is_informational() || status == StatusCode::NO_CONTENT {
+    let length: Option<u64> = if status == StatusCode::NO_CONTENT {
         None
     } else if status == StatusCode::NOT_MODIFIED || (is_head && payload.is_empty()) {
         declared
@@ -463,14 +461,10 @@ pub(crate) fn write_response(
     }
 
     if !has_date {
-        out.extend_from_slice(b"date: ");
-        out.extend_from_slice(date);
-        out.extend_from_slice(b"\r\n");
+        field_line(out, b"date", date);
     }
     if let Some(n) = length {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(itoa_u64(n, &mut [0u8; 20]));
-        out.extend_from_slice(b"\r\n");
+        field_line(out, b"content-length", itoa_u64(n, &mut [0u8; 20]));
     } else if chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
@@ -501,9 +495,14 @@ pub(crate) fn write_fields(out: &mut Vec<u8>, headers: &HeaderMap) {
 
 /// Writes one `name: value` field line.
 pub(crate) fn write_field(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
-    out.extend_from_slice(name.as_str().as_bytes());
+    field_line(out, name.as_str().as_bytes(), value.as_bytes());
+}
+
+/// Writes `name: value\r\n`.
+pub(crate) fn field_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 

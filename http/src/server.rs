@@ -443,6 +443,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, live: LiveGuard, config: &Arc<
     let shared = &live.0;
     while !shared.shutting_down.load(SeqCst) {
         shared.permits.acquire().forget();
+        let permit = PermitGuard(shared.clone());
         let stream = loop {
             match listener.accept() {
                 Ok((stream, _)) => break Some(stream),
@@ -452,11 +453,8 @@ fn accept_loop<H: Handler>(listener: TcpListener, live: LiveGuard, config: &Arc<
                 Err(_) => break None,
             }
         };
-        let Some(stream) = stream else {
-            shared.permits.add_permits(1);
-            break;
-        };
-        let (live, permit) = (LiveGuard::new(shared), PermitGuard(shared.clone()));
+        let Some(stream) = stream else { break };
+        let live = LiveGuard::new(shared);
         let (config, handler) = (config.clone(), handler.clone());
         // On an error (no memory for a stack) the closure is dropped unrun:
         // the connection closes and its guards release what it held.
@@ -503,14 +501,17 @@ impl Drop for Registered<'_> {
 }
 
 impl Shared {
+    /// The connections registered now (copied out, so the lock is not held
+    /// while they are closed).
+    fn connections(&self) -> Vec<Arc<ConnEntry>> {
+        let reg = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        reg.slots.iter().flatten().cloned().collect()
+    }
+
     /// Closes every connection, busy or idle: the end of a shutdown's grace
     /// period. Their pending reads and writes fail, and they end.
     fn close_all(&self) {
-        let all: Vec<Arc<ConnEntry>> = {
-            let reg = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-            reg.slots.iter().flatten().cloned().collect()
-        };
-        for entry in all {
+        for entry in self.connections() {
             entry.state.store(CLOSED, SeqCst);
             let _ = entry.stream.shutdown(Shutdown::Both);
         }
@@ -553,11 +554,7 @@ impl ServerHandle {
         for acceptor in shared.acceptors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             acceptor.cancel();
         }
-        let idle: Vec<Arc<ConnEntry>> = {
-            let reg = shared.conns.lock().unwrap_or_else(|e| e.into_inner());
-            reg.slots.iter().flatten().cloned().collect()
-        };
-        for entry in idle {
+        for entry in shared.connections() {
             if entry.state.compare_exchange(IDLE, CLOSED, SeqCst, SeqCst).is_ok() {
                 // Wakes its pending read with end of stream.
                 let _ = entry.stream.shutdown(Shutdown::Both);
