@@ -510,31 +510,49 @@ fn body_framing(map: &mut HeaderMap, version: Version) -> Result<BodyFraming, Er
 
 /// All Transfer-Encoding lines form one list (RFC 9110 §5.3). It must end in
 /// `chunked` (400), name `chunked` once (400), and name nothing else (501).
+/// An empty or non-ASCII element is 400.
 fn transfer_encoding(map: &HeaderMap) -> Result<(), Error> {
     let bad = || Error::new(Kind::TransferEncoding);
-    let mut codings = Vec::new();
-    for value in map.get_all(header::TRANSFER_ENCODING) {
-        let value = value.to_str().map_err(|_| bad())?;
-        for element in value.split(',') {
-            let element = element.trim_matches([' ', '\t']);
-            if element.is_empty() {
-                return Err(bad());
-            }
-            codings.push(element);
-        }
-    }
-    let is_chunked = |c: &str| c.eq_ignore_ascii_case("chunked");
-    match codings.last() {
-        Some(last) if is_chunked(last) => {}
-        _ => return Err(bad()),
-    }
-    if codings.iter().filter(|c| is_chunked(c)).count() > 1 {
+    let codings = transfer_codings(map).ok_or_else(bad)?;
+    if !codings.ascii || !codings.last_is_chunked || codings.chunked > 1 {
         return Err(bad());
     }
-    if codings.len() > 1 {
+    if codings.count > 1 {
         return Err(Error::new(Kind::UnsupportedCoding));
     }
     Ok(())
+}
+
+/// What a Transfer-Encoding list holds, as far as framing cares. Requests
+/// (here) and responses (`client/response.rs`) apply different rules to it.
+pub(crate) struct Codings {
+    /// Elements in the list.
+    pub(crate) count: usize,
+    /// How many of them are `chunked`.
+    pub(crate) chunked: usize,
+    /// Whether the final coding is `chunked` (RFC 9112 §6.3 rule 4).
+    pub(crate) last_is_chunked: bool,
+    /// Whether every element is ASCII.
+    pub(crate) ascii: bool,
+}
+
+/// Scans all Transfer-Encoding lines as one list in one pass; `None` if an
+/// element is empty.
+pub(crate) fn transfer_codings(map: &HeaderMap) -> Option<Codings> {
+    let mut codings = Codings { count: 0, chunked: 0, last_is_chunked: false, ascii: true };
+    for value in map.get_all(header::TRANSFER_ENCODING) {
+        for element in value.as_bytes().split(|&b| b == b',') {
+            let element = element.trim_ascii();
+            if element.is_empty() {
+                return None;
+            }
+            codings.last_is_chunked = element.eq_ignore_ascii_case(b"chunked");
+            codings.chunked += usize::from(codings.last_is_chunked);
+            codings.ascii &= element.is_ascii();
+            codings.count += 1;
+        }
+    }
+    Some(codings)
 }
 
 /// All Content-Length lines and list elements must be `1*DIGIT`, fit in u64,
