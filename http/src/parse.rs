@@ -400,20 +400,24 @@ fn check_host(hosts: usize, host: Option<&[u8]>, version: Version) -> Result<(),
 /// `%zz`, a `#` it then drops); a backslash in particular is a smuggling
 /// vector, since some back-ends read it as `/`.
 fn valid_target_chars(t: &[u8]) -> bool {
+    pct_encoded_or(t, |b| HOST_CHARS[usize::from(b)] || b":/?@[]".contains(&b))
+}
+
+/// Whether every byte of `s` is one `allowed` accepts or part of a `%`
+/// followed by two hex digits (RFC 3986 §2.1 pct-encoded).
+fn pct_encoded_or(s: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
     let mut i = 0;
-    while i < t.len() {
-        let b = t[i];
-        if b == b'%' {
-            if !(i + 2 < t.len() && t[i + 1].is_ascii_hexdigit() && t[i + 2].is_ascii_hexdigit()) {
+    while i < s.len() {
+        if s[i] == b'%' {
+            if !(i + 2 < s.len() && s[i + 1].is_ascii_hexdigit() && s[i + 2].is_ascii_hexdigit()) {
                 return false;
             }
             i += 3;
-            continue;
-        }
-        if !(HOST_CHARS[usize::from(b)] || b":/?@[]".contains(&b)) {
+        } else if allowed(s[i]) {
+            i += 1;
+        } else {
             return false;
         }
-        i += 1;
     }
     true
 }
@@ -458,22 +462,8 @@ fn valid_host(h: &[u8]) -> bool {
     if host.is_empty() {
         return false;
     }
-    if host.first() != Some(&b'[') {
-        let mut i = 0;
-        while i < host.len() {
-            let b = host[i];
-            if b == b'%' {
-                if !(i + 2 < host.len() && host[i + 1].is_ascii_hexdigit() && host[i + 2].is_ascii_hexdigit()) {
-                    return false;
-                }
-                i += 3;
-                continue;
-            }
-            if !reg_name(b) {
-                return false;
-            }
-            i += 1;
-        }
+    if host.first() != Some(&b'[') && !pct_encoded_or(host, reg_name) {
+        return false;
     }
     match port {
         [] => true,
