@@ -569,21 +569,20 @@ pub(crate) fn content_length(map: &HeaderMap) -> Result<u64, Error> {
     len.ok_or_else(bad)
 }
 
-/// Whether `token` appears in the comma-separated lists of all `name` fields,
-/// compared case-insensitively.
-fn has_token(map: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    map.get_all(name)
-        .iter()
-        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes())))
+/// Whether a comma-separated field value lists `token`, compared
+/// case-insensitively.
+pub(crate) fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
+    value.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with
 /// `keep-alive`, and never with `close`.
 pub(crate) fn keep_alive(map: &HeaderMap, version: Version) -> bool {
-    if has_token(map, header::CONNECTION, "close") {
+    let connection = |token: &[u8]| map.get_all(header::CONNECTION).iter().any(|v| has_token(v, token));
+    if connection(b"close") {
         return false;
     }
-    version == Version::HTTP_11 || has_token(map, header::CONNECTION, "keep-alive")
+    version == Version::HTTP_11 || connection(b"keep-alive")
 }
 
 /// RFC 9110 §10.1.1: on HTTP/1.1, `100-continue` is the only expectation
