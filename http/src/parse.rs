@@ -400,20 +400,24 @@ fn check_host(hosts: usize, host: Option<&[u8]>, version: Version) -> Result<(),
 /// `%zz`, a `#` it then drops); a backslash in particular is a smuggling
 /// vector, since some back-ends read it as `/`.
 fn valid_target_chars(t: &[u8]) -> bool {
+    pct_encoded_or(t, |b| HOST_CHARS[usize::from(b)] || b":/?@[]".contains(&b))
+}
+
+/// Whether every byte of `s` is one `allowed` accepts or part of a `%`
+/// followed by two hex digits (RFC 3986 §2.1 pct-encoded).
+fn pct_encoded_or(s: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
     let mut i = 0;
-    while i < t.len() {
-        let b = t[i];
-        if b == b'%' {
-            if !(i + 2 < t.len() && t[i + 1].is_ascii_hexdigit() && t[i + 2].is_ascii_hexdigit()) {
+    while i < s.len() {
+        if s[i] == b'%' {
+            if !(i + 2 < s.len() && s[i + 1].is_ascii_hexdigit() && s[i + 2].is_ascii_hexdigit()) {
                 return false;
             }
             i += 3;
-            continue;
-        }
-        if !(HOST_CHARS[usize::from(b)] || b":/?@[]".contains(&b)) {
+        } else if allowed(s[i]) {
+            i += 1;
+        } else {
             return false;
         }
-        i += 1;
     }
     true
 }
@@ -458,22 +462,8 @@ fn valid_host(h: &[u8]) -> bool {
     if host.is_empty() {
         return false;
     }
-    if host.first() != Some(&b'[') {
-        let mut i = 0;
-        while i < host.len() {
-            let b = host[i];
-            if b == b'%' {
-                if !(i + 2 < host.len() && host[i + 1].is_ascii_hexdigit() && host[i + 2].is_ascii_hexdigit()) {
-                    return false;
-                }
-                i += 3;
-                continue;
-            }
-            if !reg_name(b) {
-                return false;
-            }
-            i += 1;
-        }
+    if host.first() != Some(&b'[') && !pct_encoded_or(host, reg_name) {
+        return false;
     }
     match port {
         [] => true,
@@ -510,31 +500,49 @@ fn body_framing(map: &mut HeaderMap, version: Version) -> Result<BodyFraming, Er
 
 /// All Transfer-Encoding lines form one list (RFC 9110 §5.3). It must end in
 /// `chunked` (400), name `chunked` once (400), and name nothing else (501).
+/// An empty or non-ASCII element is 400.
 fn transfer_encoding(map: &HeaderMap) -> Result<(), Error> {
     let bad = || Error::new(Kind::TransferEncoding);
-    let mut codings = Vec::new();
-    for value in map.get_all(header::TRANSFER_ENCODING) {
-        let value = value.to_str().map_err(|_| bad())?;
-        for element in value.split(',') {
-            let element = element.trim_matches([' ', '\t']);
-            if element.is_empty() {
-                return Err(bad());
-            }
-            codings.push(element);
-        }
-    }
-    let is_chunked = |c: &str| c.eq_ignore_ascii_case("chunked");
-    match codings.last() {
-        Some(last) if is_chunked(last) => {}
-        _ => return Err(bad()),
-    }
-    if codings.iter().filter(|c| is_chunked(c)).count() > 1 {
+    let codings = transfer_codings(map).ok_or_else(bad)?;
+    if !codings.ascii || !codings.last_is_chunked || codings.chunked > 1 {
         return Err(bad());
     }
-    if codings.len() > 1 {
+    if codings.count > 1 {
         return Err(Error::new(Kind::UnsupportedCoding));
     }
     Ok(())
+}
+
+/// What a Transfer-Encoding list holds, as far as framing cares. Requests
+/// (here) and responses (`client/response.rs`) apply different rules to it.
+pub(crate) struct Codings {
+    /// Elements in the list.
+    pub(crate) count: usize,
+    /// How many of them are `chunked`.
+    pub(crate) chunked: usize,
+    /// Whether the final coding is `chunked` (RFC 9112 §6.3 rule 4).
+    pub(crate) last_is_chunked: bool,
+    /// Whether every element is ASCII.
+    pub(crate) ascii: bool,
+}
+
+/// Scans all Transfer-Encoding lines as one list in one pass; `None` if an
+/// element is empty.
+pub(crate) fn transfer_codings(map: &HeaderMap) -> Option<Codings> {
+    let mut codings = Codings { count: 0, chunked: 0, last_is_chunked: false, ascii: true };
+    for value in map.get_all(header::TRANSFER_ENCODING) {
+        for element in value.as_bytes().split(|&b| b == b',') {
+            let element = element.trim_ascii();
+            if element.is_empty() {
+                return None;
+            }
+            codings.last_is_chunked = element.eq_ignore_ascii_case(b"chunked");
+            codings.chunked += usize::from(codings.last_is_chunked);
+            codings.ascii &= element.is_ascii();
+            codings.count += 1;
+        }
+    }
+    Some(codings)
 }
 
 /// All Content-Length lines and list elements must be `1*DIGIT`, fit in u64,
@@ -561,21 +569,20 @@ pub(crate) fn content_length(map: &HeaderMap) -> Result<u64, Error> {
     len.ok_or_else(bad)
 }
 
-/// Whether `token` appears in the comma-separated lists of all `name` fields,
-/// compared case-insensitively.
-fn has_token(map: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    map.get_all(name)
-        .iter()
-        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes())))
+/// Whether a comma-separated field value lists `token`, compared
+/// case-insensitively.
+pub(crate) fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
+    value.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with
 /// `keep-alive`, and never with `close`.
 pub(crate) fn keep_alive(map: &HeaderMap, version: Version) -> bool {
-    if has_token(map, header::CONNECTION, "close") {
+    let connection = |token: &[u8]| map.get_all(header::CONNECTION).iter().any(|v| has_token(v, token));
+    if connection(b"close") {
         return false;
     }
-    version == Version::HTTP_11 || has_token(map, header::CONNECTION, "keep-alive")
+    version == Version::HTTP_11 || connection(b"keep-alive")
 }
 
 /// RFC 9110 §10.1.1: on HTTP/1.1, `100-continue` is the only expectation

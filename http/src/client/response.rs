@@ -131,7 +131,12 @@ fn framing(
         if version == Version::HTTP_10 {
             return Err(Error::new(Kind::ResponseFraming));
         }
-        return Ok(if final_coding_is_chunked(map)? {
+        // Rule 4; an empty element, or `chunked` named twice, is faulty.
+        let codings = parse::transfer_codings(map).ok_or_else(|| Error::new(Kind::ResponseFraming))?;
+        if codings.chunked > 1 {
+            return Err(Error::new(Kind::ResponseFraming));
+        }
+        return Ok(if codings.last_is_chunked {
             (Framing::Chunked(ChunkedDecoder::new(limits.get_max_header_bytes())), !has_cl)
         } else {
             (Framing::UntilClose, false)
@@ -145,26 +150,6 @@ fn framing(
         };
     }
     Ok((Framing::UntilClose, false))
-}
-
-/// Whether the last coding of the Transfer-Encoding list is `chunked`. An
-/// empty element, or `chunked` named twice, is a framing error.
-fn final_coding_is_chunked(map: &HeaderMap) -> Result<bool, Error> {
-    let mut last_is_chunked = false;
-    let mut chunked_count = 0;
-    let elements = map.get_all(header::TRANSFER_ENCODING).into_iter().flat_map(|v| v.as_bytes().split(|&b| b == b','));
-    for element in elements {
-        let element = element.trim_ascii();
-        if element.is_empty() {
-            return Err(Error::new(Kind::ResponseFraming));
-        }
-        last_is_chunked = element.eq_ignore_ascii_case(b"chunked");
-        chunked_count += usize::from(last_is_chunked);
-    }
-    if chunked_count > 1 {
-        return Err(Error::new(Kind::ResponseFraming));
-    }
-    Ok(last_is_chunked)
 }
 
 #[cfg(test)]
