@@ -29,14 +29,14 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use weft::net::{Shutdown, TcpStream};
 
 use crate::body::{self, Body, BodyConfig, Framing, Home, Inbound, Returned};
 use crate::chunked::ChunkedDecoder;
 use crate::date;
-use crate::parse::{parse_request, BodyFraming, Parsed};
+use crate::parse::{has_token, parse_request, BodyFraming, Parsed};
 use crate::payload::{self, Payload};
 use crate::server::{Config, ConnEntry, Handler, Shared};
 
@@ -478,19 +478,6 @@ pub(crate) fn write_response(
         return Ok(());
     }
     payload.send(stream, out, chunked)
-}
-
-/// Whether a comma-separated field value lists `token` (case-insensitively).
-fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
-    value.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-/// Writes each field of `headers` as a `name: value` line (shared with the
-/// client's request-head writer).
-pub(crate) fn write_fields(out: &mut Vec<u8>, headers: &HeaderMap) {
-    for (name, value) in headers {
-        write_field(out, name, value);
-    }
 }
 
 /// Writes one `name: value` field line.

@@ -9,7 +9,7 @@ use http::request::Parts;
 use http::uri::Scheme;
 use http::{Method, Uri};
 
-use crate::conn::{itoa_u64, write_fields};
+use crate::conn::{field_line, itoa_u64, write_field};
 use crate::payload::Payload;
 
 /// Where idle connections are pooled: one list per host and port. The host
@@ -87,9 +87,8 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
 /// for GET, HEAD, DELETE, OPTIONS, TRACE). `Host` comes first, from the URI,
 /// unless the caller set one. The version is always HTTP/1.1.
 pub(crate) fn write_head(out: &mut Vec<u8>, parts: &Parts, target: &Target, payload: &mut Payload) -> bool {
-    let mut headers = parts.headers.clone();
-    headers.remove(header::TRANSFER_ENCODING);
-    let declared = headers.remove(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let headers = &parts.headers;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let (None, Some(n)) = (payload.len(), declared) {
         payload.set_len(n);
     }
@@ -99,17 +98,18 @@ pub(crate) fn write_head(out: &mut Vec<u8>, parts: &Parts, target: &Target, payl
     out.extend_from_slice(origin_form(&parts.uri).as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !headers.contains_key(header::HOST) {
-        out.extend_from_slice(b"host: ");
-        out.extend_from_slice(target.authority.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        field_line(out, b"host", target.authority.as_bytes());
     }
-    write_fields(out, &headers);
+    // The framing fields are the client's own, from the payload.
+    for (name, value) in headers {
+        if name != header::TRANSFER_ENCODING && name != header::CONTENT_LENGTH {
+            write_field(out, name, value);
+        }
+    }
     let chunked = match payload.len() {
         Some(0) if !defines_content(&parts.method) => false,
         Some(n) => {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(itoa_u64(n, &mut [0u8; 20]));
-            out.extend_from_slice(b"\r\n");
+            field_line(out, b"content-length", itoa_u64(n, &mut [0u8; 20]));
             false
         }
         None => {
