@@ -159,11 +159,21 @@ fn ping_pong(c: &mut Criterion) {
     group.finish();
 }
 
-/// Per-contender round counts for a batch of `iters` lock operations, and
-/// the factor that scales the measured time back to `iters` operations.
-fn split(iters: u64) -> (u64, f64) {
-    let per = iters.div_ceil(CONTENDERS).max(1);
-    (per, iters as f64 / (per * CONTENDERS) as f64)
+/// Times `iters` lock operations spread over the [`CONTENDERS`]:
+/// `start(n)` asks each contender for `n` rounds, `finished()` waits for
+/// one contender's report. Rounds are whole per contender, so the measured
+/// time is scaled back to `iters` operations.
+fn time_contended(c: &mut BenchmarkGroup<'_, WallTime>, name: &str, start: impl Fn(u64), finished: impl Fn()) {
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let per = iters.div_ceil(CONTENDERS).max(1);
+            let scale = iters as f64 / (per * CONTENDERS) as f64;
+            let begin = Instant::now();
+            start(per);
+            (0..CONTENDERS).for_each(|_| finished());
+            begin.elapsed().mul_f64(scale)
+        })
+    });
 }
 
 fn weft_mutex(c: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
@@ -186,15 +196,12 @@ fn weft_mutex(c: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
             tx
         })
         .collect();
-    c.bench_function(format!("weft_{workers}_worker_100_green"), |b| {
-        b.iter_custom(|iters| {
-            let (per, scale) = split(iters);
-            let start = Instant::now();
-            starts.iter().for_each(|tx| tx.send(per).unwrap());
-            (0..CONTENDERS).for_each(|_| done_rx.recv().unwrap());
-            start.elapsed().mul_f64(scale)
-        })
-    });
+    time_contended(
+        c,
+        &format!("weft_{workers}_worker_100_green"),
+        |per| starts.iter().for_each(|tx| tx.send(per).unwrap()),
+        || done_rx.recv().unwrap(),
+    );
     drop(starts);
     drop(rt);
 }
@@ -218,15 +225,12 @@ fn std_mutex(c: &mut BenchmarkGroup<'_, WallTime>) {
             (tx, thread)
         })
         .unzip();
-    c.bench_function("std_100_os_threads", |b| {
-        b.iter_custom(|iters| {
-            let (per, scale) = split(iters);
-            let start = Instant::now();
-            starts.iter().for_each(|tx| tx.send(per).unwrap());
-            (0..CONTENDERS).for_each(|_| done_rx.recv().unwrap());
-            start.elapsed().mul_f64(scale)
-        })
-    });
+    time_contended(
+        c,
+        "std_100_os_threads",
+        |per| starts.iter().for_each(|tx| tx.send(per).unwrap()),
+        || done_rx.recv().unwrap(),
+    );
     drop(starts);
     threads.into_iter().for_each(|t| t.join().unwrap());
 }

@@ -67,12 +67,6 @@ pub const UNIX_RETRY_MIN: Duration = Duration::from_millis(1);
 /// [`UNIX_RETRY_MIN`] with each consecutive refusal, up to this.
 pub const UNIX_RETRY_MAX: Duration = Duration::from_millis(32);
 
-/// The error of a retry loop whose green thread is being unwound by a
-/// runtime shutdown (it cannot sleep any more).
-fn shutting_down() -> io::Error {
-    io::Error::other("weft: the runtime is shutting down; this green thread cannot wait")
-}
-
 /// The wait before retry number `failures + 1`: the backoff, less a
 /// random part of up to half of it, so that many senders refused at the
 /// same moment do not all retry at the same moment again.
@@ -84,14 +78,33 @@ fn retry_pause(failures: u32) -> Duration {
     pause - pause.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64 / 2.0)
 }
 
-/// Sleeps `pause` before a retry. Fails if the calling green thread is
-/// being unwound (its sleeps return at once: the retry loop would spin).
-fn retry_wait(pause: Duration) -> io::Result<()> {
-    crate::sleep(pause);
-    if context::unwinding() {
-        return Err(shutting_down());
+/// The retry loop of the module docs, shared by `connect` and `send_to`:
+/// runs `op` until the kernel stops refusing it with `EAGAIN`
+/// (`WouldBlock`), sleeping [`retry_pause`] between tries. Gives up with
+/// `TimedOut` once `deadline` has passed, and with an error if the calling
+/// green thread is being unwound by a runtime shutdown (its sleeps return
+/// at once: the loop would spin).
+fn retry_refused<R>(deadline: Option<Instant>, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    let mut failures = 0;
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            result => return result,
+        }
+        let mut pause = retry_pause(failures);
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(fd::timed_out());
+            }
+            pause = pause.min(left);
+        }
+        crate::sleep(pause);
+        if context::unwinding() {
+            return Err(io::Error::other("weft: the runtime is shutting down; this green thread cannot wait"));
+        }
+        failures = failures.saturating_add(1);
     }
-    Ok(())
 }
 
 /// A Unix-domain stream socket, as [`std::os::unix::net::UnixStream`];
@@ -138,16 +151,8 @@ impl UnixStream {
         let stream = UnixStream::from_nonblocking(std_unix::UnixStream::from(fd));
         // Linux completes or refuses a Unix connect at once; `WouldBlock`
         // (EAGAIN) means a full backlog, with no event to wait for.
-        let mut failures = 0;
-        loop {
-            match socket::connect(stream.as_fd(), addr) {
-                Ok(()) => return Ok(stream),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            retry_wait(retry_pause(failures))?;
-            failures = failures.saturating_add(1);
-        }
+        retry_refused(None, || socket::connect(stream.as_fd(), addr))?;
+        Ok(stream)
     }
 
     /// A connected pair of streams (`socketpair`).
@@ -402,30 +407,15 @@ impl UnixDatagram {
         self.send_retrying(|s| s.send_to_addr(buf, addr))
     }
 
-    /// The loop of `send_to`: retries a send the kernel may refuse with
-    /// `EAGAIN` without ever reporting when to try again (module docs).
+    /// `send_to`'s send `op`: in blocking mode, retried by [`retry_refused`]
+    /// until the write timeout, since the kernel may refuse it with `EAGAIN`
+    /// without ever reporting when to try again (module docs).
     fn send_retrying(&self, mut op: impl FnMut(&std_unix::UnixDatagram) -> io::Result<usize>) -> io::Result<usize> {
         if self.inner.is_nonblocking() {
             return op(self.inner.get());
         }
         let deadline = self.inner.write_timeout()?.and_then(|t| Instant::now().checked_add(t));
-        let mut failures = 0;
-        loop {
-            match op(self.inner.get()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return result,
-            }
-            let mut pause = retry_pause(failures);
-            if let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(fd::timed_out());
-                }
-                pause = pause.min(left);
-            }
-            retry_wait(pause)?;
-            failures = failures.saturating_add(1);
-        }
+        retry_refused(deadline, || op(self.inner.get()))
     }
 
     /// Receives one datagram and the sender's address (unnamed if the
